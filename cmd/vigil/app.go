@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/vigil-ti/vigil"
+	"github.com/vigil-ti/vigil/internal/config"
+	"github.com/vigil-ti/vigil/internal/httpx"
+	"github.com/vigil-ti/vigil/internal/lockfile"
+	"github.com/vigil-ti/vigil/internal/sqlite"
+	"github.com/vigil-ti/vigil/internal/threatcommand"
+)
+
+// app is a loaded configuration with what it opened.
+type app struct {
+	cfg    config.Config
+	log    *slog.Logger
+	clock  vigil.Clock
+	store  *sqlite.DB
+	lock   *lockfile.Lock
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// loadConfig reads the configuration file and builds the logger.
+func loadConfig(e *env) (*app, error) {
+	cfg, err := config.LoadFile(e.config, e.getenv)
+	if err != nil {
+		return nil, err
+	}
+	a := &app{cfg: cfg, clock: vigil.SystemClock{}, stdout: e.stdout, stderr: e.stderr}
+	a.log = newLogger(e.stderr, cfg.Log)
+	for _, w := range cfg.Warnings {
+		a.log.Warn("configuration: " + w)
+	}
+	return a, nil
+}
+
+// newLogger is the only place slog handlers are built.
+func newLogger(w io.Writer, l config.Log) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: l.LogLevel()}
+	if l.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// openWriter takes the data directory's write lock and opens the store for
+// writing. A second writer fails with "data dir in use by process N".
+func (a *app) openWriter(ctx context.Context) error {
+	l, err := lockfile.Acquire(ctx, a.cfg.DataDir, 0)
+	if err != nil {
+		return err
+	}
+	db, err := sqlite.Open(ctx, a.cfg.DataDir, sqlite.Options{Retention: time.Duration(a.cfg.Retention), Clock: a.clock})
+	if err != nil {
+		l.Release()
+		return err
+	}
+	a.lock, a.store = l, db
+	return nil
+}
+
+// openReader opens the store read-only; it works while a writer runs.
+func (a *app) openReader(ctx context.Context) error {
+	db, err := sqlite.Open(ctx, a.cfg.DataDir, sqlite.Options{Retention: time.Duration(a.cfg.Retention), Clock: a.clock, ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	a.store = db
+	return nil
+}
+
+func (a *app) close() {
+	if a.store != nil {
+		a.store.Close()
+	}
+	a.lock.Release()
+}
+
+// collectors builds the configured sources' collectors. only, when not
+// empty, selects one source by name.
+func (a *app) collectors(only string, progress func(vigil.Progress)) ([]vigil.Collector, error) {
+	var out []vigil.Collector
+	var names []string
+	if tc := a.cfg.Sources.ThreatCommand; tc != nil {
+		names = append(names, threatcommand.SourceName)
+		if only == "" || only == threatcommand.SourceName {
+			c, err := newThreatCommand(tc, a, progress)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, c)
+		}
+	}
+	if only != "" && len(out) == 0 {
+		known := "none is configured"
+		if len(names) > 0 {
+			known = "configured: " + strings.Join(names, ", ")
+		}
+		return nil, usageError("no source %q (%s; known sources: %s)", only, known, threatcommand.SourceName)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no source is configured: add a sources.%s block to %s", threatcommand.SourceName, "the configuration")
+	}
+	return out, nil
+}
+
+func newThreatCommand(tc *config.ThreatCommand, a *app, progress func(vigil.Progress)) (*threatcommand.Collector, error) {
+	client, err := threatcommand.NewClient(threatcommand.ClientConfig{
+		URL:       tc.URL,
+		AccountID: tc.AccountID,
+		APIKey:    tc.APIKey.Value(),
+		Logger:    a.log.With("source", threatcommand.SourceName),
+		Retry: httpx.RetryPolicy{
+			MaxAttempts: tc.Retry.MaxAttempts,
+			MaxBackoff:  time.Duration(tc.Retry.MaxBackoff),
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	ds := func(d config.Dataset, types []string, closed bool) threatcommand.DatasetSettings {
+		return threatcommand.DatasetSettings{
+			Enabled: d.Enabled, Interval: time.Duration(d.Interval), InitialInterval: time.Duration(d.InitialInterval),
+			Severities: d.Severities, Types: types, FetchClosed: closed,
+		}
+	}
+	return &threatcommand.Collector{
+		Client: client,
+		Store:  a.store,
+		Clock:  a.clock,
+		Logger: a.log.With("source", threatcommand.SourceName),
+		Settings: threatcommand.Settings{
+			ExpirationDuration: tc.IOCExpirationDuration,
+			IOC:                ds(tc.IOC.Dataset, tc.IOC.Types, false),
+			Alert:              ds(tc.Alert.Dataset, tc.Alert.Types, tc.Alert.FetchClosedAlerts),
+			Vulnerability:      ds(tc.Vulnerability.Dataset, nil, false),
+		},
+		Progress: progress,
+	}, nil
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/vigil-ti/vigil"
+	"github.com/vigil-ti/vigil/internal/api"
+	"github.com/vigil-ti/vigil/internal/scheduler"
+)
+
+// pruneEvery is how often serve prunes the store.
+const pruneEvery = time.Hour
+
+// cmdServe pulls each dataset on its interval and serves HTTP until SIGINT or
+// SIGTERM, then finishes the pages in flight and exits.
+func cmdServe(ctx context.Context, e *env, args []string) error {
+	if len(args) > 0 {
+		return usageError("usage: vigil serve")
+	}
+	a, err := loadConfig(e)
+	if err != nil {
+		return err
+	}
+	if err := a.openWriter(ctx); err != nil {
+		return err
+	}
+	defer a.close()
+	cols, err := a.collectors("", nil)
+	if err != nil {
+		return err
+	}
+	sched := &scheduler.Scheduler{Collectors: cols, Clock: a.clock, Logger: a.log}
+	ln, err := net.Listen("tcp", a.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s (the listen setting): %w", a.cfg.Listen, err)
+	}
+	srv := &http.Server{
+		Handler:           (&api.Server{Scheduler: sched}).Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	a.log.Info("serving", "listen", ln.Addr().String(), "data_dir", a.cfg.DataDir, "version", vigil.Version)
+	httpErr := make(chan error, 1)
+	go func() { httpErr <- srv.Serve(ln) }()
+
+	pullsDone := make(chan struct{})
+	go func() {
+		sched.Run(ctx, e.stop)
+		close(pullsDone)
+	}()
+	prune := time.NewTicker(pruneEvery)
+	defer prune.Stop()
+	a.prune(ctx)
+	var serveErr error
+loop:
+	for {
+		select {
+		case <-e.stop:
+			break loop
+		case <-ctx.Done():
+			break loop
+		case err := <-httpErr:
+			serveErr = fmt.Errorf("http server: %w", err)
+			break loop
+		case <-prune.C:
+			a.prune(ctx)
+		}
+	}
+	a.log.Info("shutting down: finishing the pages in flight")
+	<-pullsDone
+	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		a.log.Warn("http shutdown", "err", err)
+	}
+	a.log.Info("stopped")
+	return serveErr
+}
+
+func (a *app) prune(ctx context.Context) {
+	ps, err := a.store.Prune(ctx)
+	if err != nil {
+		a.log.Error("prune", "err", err)
+		return
+	}
+	if ps.RawDocs > 0 || ps.Expired > 0 {
+		a.log.Info("pruned", "raw_docs", ps.RawDocs, "expired_live_rows", ps.Expired)
+	}
+}

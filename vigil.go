@@ -1,0 +1,195 @@
+// Package vigil is a self-hosted threat-intelligence hub: it collects
+// indicators, alerts and vulnerabilities from vendor APIs, normalizes them to
+// the Elastic Common Schema (ECS), keeps raw records and de-duplicated live
+// views in a store, and serves them.
+//
+// This root package holds the domain vocabulary shared by every other
+// package. It imports only the standard library.
+package vigil
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+)
+
+// Version is the program version, set at build time with -ldflags.
+var Version = "dev"
+
+// Clock tells the time. Everything that expires takes a Clock so that tests
+// can move time by hand.
+type Clock interface {
+	Now() time.Time
+}
+
+// SystemClock is the wall clock.
+type SystemClock struct{}
+
+// Now returns the current UTC time.
+func (SystemClock) Now() time.Time { return time.Now().UTC() }
+
+// ClockFunc adapts a function to the Clock interface.
+type ClockFunc func() time.Time
+
+// Now calls f.
+func (f ClockFunc) Now() time.Time { return f() }
+
+// View names a live view: the de-duplicated, expiring set of documents of one
+// kind. Each dataset writes into exactly one view.
+type View string
+
+// The live views.
+const (
+	ViewIndicators      View = "indicators"
+	ViewAlerts          View = "alerts"
+	ViewVulnerabilities View = "vulnerabilities"
+)
+
+// Views lists every view, in display order.
+var Views = []View{ViewIndicators, ViewAlerts, ViewVulnerabilities}
+
+// ParseView returns the view named s.
+func ParseView(s string) (View, bool) {
+	for _, v := range Views {
+		if string(v) == s {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// LatestMaxAge is how long an alert or a vulnerability stays in its live
+// view after its last update, as Elastic's latest transforms keep them.
+const LatestMaxAge = 180 * 24 * time.Hour
+
+// Document is one normalized record: an ECS document plus the facts the
+// store needs to place it in a live view.
+type Document struct {
+	// Dataset is the ECS event.dataset, e.g. "ti_rapid7_threat_command.ioc".
+	Dataset string
+	// View is the live view the document belongs to.
+	View View
+	// Key identifies the document within (View, Dataset): the indicator's
+	// threat.indicator.name, the alert's event.id or the CVE's
+	// vulnerability.id. A document with an empty Key cannot be keyed and is
+	// kept in the raw store only.
+	Key string
+	// Type is a short type for listing and filtering, e.g. the
+	// threat.indicator.type of an indicator.
+	Type string
+	// Timestamp is the document's @timestamp. For one key, the newest wins.
+	Timestamp time.Time
+	// ExpiresAt is when the document leaves the live view.
+	ExpiresAt time.Time
+	// Error is set when normalization failed. Such a document carries
+	// error.message and event.kind "pipeline_error", is kept in the raw
+	// store, and never enters a live view.
+	Error string
+	// Source is the ECS document as JSON (Elasticsearch's _source).
+	Source []byte
+}
+
+// Live reports whether the document may enter a live view.
+func (d *Document) Live() bool { return d.Error == "" && d.Key != "" }
+
+// Page is one unit of collection: the documents of one API page and the
+// collector's cursor after it. A store writes a page atomically, so a crash
+// never leaves documents without the cursor that covers them, or the reverse.
+type Page struct {
+	Source  string
+	Dataset string
+	Docs    []Document
+	// Cursor is the collector's opaque state after this page. Nil leaves
+	// the saved cursor unchanged.
+	Cursor []byte
+}
+
+// WriteStats counts what a page write did.
+type WriteStats struct {
+	Raw      int // documents written to the raw store
+	Live     int // live-view rows inserted or replaced
+	Stale    int // documents older than the live row they would replace
+	Unkeyed  int // live-eligible documents without a key
+	Rejected int // pipeline errors
+}
+
+// LiveFilter selects documents of a live view.
+type LiveFilter struct {
+	View    View
+	Dataset string // empty: every dataset
+	Type    string // empty: every type
+	Limit   int    // 0: no limit
+}
+
+// PruneStats counts what a prune removed.
+type PruneStats struct {
+	RawSegments int64 // raw segments past retention
+	RawDocs     int64 // documents in those segments
+	Expired     int64 // expired live-view rows removed
+}
+
+// Store keeps raw documents, live views and collector cursors.
+type Store interface {
+	// WritePage writes a page's documents to the raw store and live views and
+	// saves its cursor, all in one transaction.
+	WritePage(ctx context.Context, p Page) (WriteStats, error)
+	// Cursor returns the saved cursor of (source, dataset), or nil.
+	Cursor(ctx context.Context, source, dataset string) ([]byte, error)
+	// Live calls fn for each unexpired document of the view that matches f,
+	// ordered by dataset and key.
+	Live(ctx context.Context, f LiveFilter, fn func(Document) error) error
+	// Prune removes raw documents older than the retention and live rows
+	// that have expired.
+	Prune(ctx context.Context) (PruneStats, error)
+	// Close releases the store.
+	Close() error
+}
+
+// Collector pulls the datasets of one configured source into the store.
+type Collector interface {
+	// Name is the source's name, as in the configuration (sources.NAME).
+	Name() string
+	// Datasets lists the enabled datasets, in pull order.
+	Datasets() []string
+	// Interval is how often a dataset is pulled under `vigil serve`.
+	Interval(dataset string) time.Duration
+	// LastCompleted is when the dataset's last window was completed (zero if
+	// never).
+	LastCompleted(ctx context.Context, dataset string) (time.Time, error)
+	// Pull runs one collection cycle of one dataset. It resumes the window a
+	// previous run left open. When stop is closed it finishes the page in
+	// flight and returns ErrStopped; cancelling ctx aborts at once.
+	Pull(ctx context.Context, dataset string, stop <-chan struct{}) (PullResult, error)
+	// Check verifies the credentials and prints what the account can use.
+	Check(ctx context.Context, w io.Writer) error
+}
+
+// PullResult sums up one dataset's pull.
+type PullResult struct {
+	Source   string
+	Dataset  string
+	From, To time.Time // the window pulled
+	Resumed  bool      // the pull resumed a window a previous run left open
+	Pages    int       // pages written by this pull
+	Records  int       // records written by this pull
+	WriteStats
+}
+
+// Progress is reported after every page a pull writes.
+type Progress struct {
+	Source  string
+	Dataset string
+	Pages   int
+	Records int
+}
+
+// ErrStopped is returned by a pull that stopped early because it was asked
+// to. Every page written is covered by the saved cursor, so the next pull
+// resumes where it stopped.
+var ErrStopped = errors.New("stopped before the window was complete; the next pull resumes it")
+
+// ErrCredentials is wrapped by errors that mean the upstream rejected the
+// configured credentials. A source that returns it is stopped until its
+// configuration is fixed.
+var ErrCredentials = errors.New("credentials rejected")

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"strings"
@@ -31,8 +33,12 @@ type app struct {
 }
 
 // loadConfig reads the configuration file and builds the logger.
+// When no file was named and vigil.yaml does not exist, the defaults apply.
 func loadConfig(e *env) (*app, error) {
 	cfg, err := config.LoadFile(e.config, e.getenv)
+	if errors.Is(err, fs.ErrNotExist) && !e.configSet {
+		cfg, err = config.Default(), nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -120,10 +126,11 @@ func newThreatCommand(tc *config.ThreatCommand, a *app, progress func(vigil.Prog
 		AccountID: tc.AccountID,
 		APIKey:    tc.APIKey.Value(),
 		Logger:    a.log.With("source", threatcommand.SourceName),
-		Retry: httpx.RetryPolicy{
+		HTTP: httpx.New(httpx.Options{
 			MaxAttempts: tc.Retry.MaxAttempts,
-			MaxBackoff:  time.Duration(tc.Retry.MaxBackoff),
-		},
+			MaxDelay:    time.Duration(tc.Retry.MaxBackoff),
+			Logger:      a.log.With("source", threatcommand.SourceName),
+		}),
 	})
 	if err != nil {
 		return nil, err

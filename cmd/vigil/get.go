@@ -49,10 +49,23 @@ func cmdGet(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer a.close()
-	f := vigil.LiveFilter{View: view, Dataset: *dataset, Type: *typ, Limit: *limit}
+	return printView(ctx, a, e, getOptions{view: view, dataset: *dataset, typ: *typ, output: *output, limit: *limit})
+}
+
+type getOptions struct {
+	view         vigil.View
+	dataset, typ string
+	output       string
+	limit        int
+}
+
+// printView prints a live view from an open store.
+func printView(ctx context.Context, a *app, e *env, o getOptions) error {
+	view := o.view
+	f := vigil.LiveFilter{View: view, Dataset: o.dataset, Type: o.typ, Limit: o.limit}
 	out := bufio.NewWriterSize(e.stdout, 64<<10)
 	defer out.Flush()
-	if *output == "ndjson" {
+	if o.output == "ndjson" {
 		return a.store.Live(ctx, f, func(d vigil.Document) error {
 			out.Write(d.Source)
 			return out.WriteByte('\n')
@@ -67,7 +80,7 @@ func cmdGet(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintln(tw, strings.Join(names, "\t"))
 	var p fastjson.Parser
 	n := 0
-	err = a.store.Live(ctx, f, func(d vigil.Document) error {
+	err := a.store.Live(ctx, f, func(d vigil.Document) error {
 		v, err := p.ParseBytes(d.Source)
 		if err != nil {
 			return fmt.Errorf("stored document %s/%s is not JSON: %w", d.Dataset, d.Key, err)

@@ -69,6 +69,9 @@ type env struct {
 	stdout io.Writer
 	stderr io.Writer
 	config string
+	// configSet is true when the configuration file was named (flag or
+	// $VIGIL_CONFIG); a missing default vigil.yaml then means defaults.
+	configSet bool
 }
 
 // exitError carries an exit code other than 1.
@@ -97,6 +100,7 @@ func run(ctx context.Context, stop <-chan struct{}, args []string, getenv func(s
 	if e.config == "" {
 		e.config = getenv("VIGIL_CONFIG")
 	}
+	e.configSet = e.config != ""
 	if e.config == "" {
 		e.config = "vigil.yaml"
 	}

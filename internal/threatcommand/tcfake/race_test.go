@@ -1,0 +1,5 @@
+//go:build race
+
+package tcfake
+
+func init() { raceEnabled = true }

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,7 +36,17 @@ type app struct {
 // loadConfig reads the configuration file and builds the logger.
 // When no file was named and vigil.yaml does not exist, the defaults apply.
 func loadConfig(e *env) (*app, error) {
-	cfg, err := config.LoadFile(e.config, e.getenv)
+	return load(e, config.Options{})
+}
+
+// loadConfigForReading loads the configuration for a command that only
+// reads the store: source credentials need not be set.
+func loadConfigForReading(e *env) (*app, error) {
+	return load(e, config.Options{ReadOnly: true})
+}
+
+func load(e *env, opts config.Options) (*app, error) {
+	cfg, err := config.LoadFile(e.config, e.getenv, opts)
 	if errors.Is(err, fs.ErrNotExist) && !e.configSet {
 		cfg, err = config.Default(), nil
 	}
@@ -92,30 +103,39 @@ func (a *app) close() {
 	a.lock.Release()
 }
 
-// collectors builds the configured sources' collectors. only, when not
-// empty, selects one source by name.
-func (a *app) collectors(only string, progress func(vigil.Progress)) ([]vigil.Collector, error) {
-	var out []vigil.Collector
+// checkSources checks that only (when not empty) names a configured source
+// and that some source is configured, before anything is opened.
+func (a *app) checkSources(only string) error {
 	var names []string
-	if tc := a.cfg.Sources.ThreatCommand; tc != nil {
+	if a.cfg.Sources.ThreatCommand != nil {
 		names = append(names, threatcommand.SourceName)
-		if only == "" || only == threatcommand.SourceName {
-			c, err := newThreatCommand(tc, a, progress)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, c)
-		}
 	}
-	if only != "" && len(out) == 0 {
+	if only != "" && !slices.Contains(names, only) {
 		known := "none is configured"
 		if len(names) > 0 {
 			known = "configured: " + strings.Join(names, ", ")
 		}
-		return nil, usageError("no source %q (%s; known sources: %s)", only, known, threatcommand.SourceName)
+		return usageError("no source %q (%s; known sources: %s)", only, known, threatcommand.SourceName)
 	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("no source is configured: add a sources.%s block to %s", threatcommand.SourceName, "the configuration")
+	if len(names) == 0 {
+		return fmt.Errorf("no source is configured: add a sources.%s block to the configuration", threatcommand.SourceName)
+	}
+	return nil
+}
+
+// collectors builds the configured sources' collectors on the open store.
+// only, when not empty, selects one source by name.
+func (a *app) collectors(only string, progress func(vigil.Progress)) ([]vigil.Collector, error) {
+	if err := a.checkSources(only); err != nil {
+		return nil, err
+	}
+	var out []vigil.Collector
+	if tc := a.cfg.Sources.ThreatCommand; tc != nil && (only == "" || only == threatcommand.SourceName) {
+		c, err := newThreatCommand(tc, a, progress)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
 	}
 	return out, nil
 }

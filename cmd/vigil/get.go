@@ -41,7 +41,7 @@ func cmdGet(ctx context.Context, e *env, args []string) error {
 	if *output != "table" && *output != "ndjson" {
 		return usageError("-o %q is not allowed (allowed: table, ndjson)", *output)
 	}
-	a, err := loadConfig(e)
+	a, err := loadConfigForReading(e)
 	if err != nil {
 		return err
 	}

@@ -26,6 +26,9 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := a.checkSources(""); err != nil {
+		return err
+	}
 	if err := a.openWriter(ctx); err != nil {
 		return err
 	}

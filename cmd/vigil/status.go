@@ -12,7 +12,7 @@ func cmdStatus(ctx context.Context, e *env, args []string) error {
 	if len(args) > 0 {
 		return usageError("usage: vigil status")
 	}
-	a, err := loadConfig(e)
+	a, err := loadConfigForReading(e)
 	if err != nil {
 		return err
 	}

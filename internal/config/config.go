@@ -130,13 +130,22 @@ func DefaultThreatCommand() ThreatCommand {
 // unit was not one of d, h, m).
 func (tc *ThreatCommand) ExpirationDuration() time.Duration { return tc.expiration }
 
+// Options change how a configuration is loaded.
+type Options struct {
+	// ReadOnly is for commands that only read the store (get, status):
+	// the source blocks are still parsed strictly, but their ${ENV}
+	// references may be unset and their required keys missing, so that
+	// reading needs no credentials in the environment.
+	ReadOnly bool
+}
+
 // LoadFile reads and validates the configuration file at path.
-func LoadFile(path string, getenv func(string) string) (Config, error) {
+func LoadFile(path string, getenv func(string) string, opts ...Options) (Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
-	cfg, err := Parse(bytes.NewReader(b), getenv)
+	cfg, err := Parse(bytes.NewReader(b), getenv, opts...)
 	if err != nil {
 		return Config{}, fmt.Errorf("config %s: %w", path, err)
 	}
@@ -145,22 +154,28 @@ func LoadFile(path string, getenv func(string) string) (Config, error) {
 
 // Parse reads and validates a configuration. getenv resolves ${NAME}
 // references (os.Getenv in production).
-func Parse(r io.Reader, getenv func(string) string) (Config, error) {
+func Parse(r io.Reader, getenv func(string) string, opts ...Options) (Config, error) {
+	var o Options
+	for _, x := range opts {
+		o = x
+	}
 	cfg := Default()
 	var root yaml.Node
 	dec := yaml.NewDecoder(r)
 	if err := dec.Decode(&root); err != nil && !errors.Is(err, io.EOF) {
 		return Config{}, fmt.Errorf("not valid YAML: %w", err)
 	}
-	d := &decoder{getenv: getenv}
+	d := &decoder{getenv: getenv, lenientEnv: o.ReadOnly}
 	// A source block that is present starts from its defaults.
 	if tc := findKey(&root, "sources", "threatcommand"); tc != nil {
 		def := DefaultThreatCommand()
 		cfg.Sources.ThreatCommand = &def
 	}
-	d.decode(&root, reflect.ValueOf(&cfg).Elem(), "")
+	if root.Kind != 0 { // an empty file keeps every default
+		d.decode(&root, reflect.ValueOf(&cfg).Elem(), "")
+	}
 	errs := d.errs
-	cfg.validate(&errs)
+	cfg.validate(&errs, o)
 	if len(errs) > 0 {
 		return Config{}, errors.New(strings.Join(errs, "\n"))
 	}
@@ -193,7 +208,7 @@ func findKey(n *yaml.Node, keys ...string) *yaml.Node {
 	return n
 }
 
-func (c *Config) validate(errs *[]string) {
+func (c *Config) validate(errs *[]string, o Options) {
 	add := func(format string, args ...any) { *errs = append(*errs, fmt.Sprintf(format, args...)) }
 	if c.DataDir == "" {
 		add("data_dir: must not be empty")
@@ -214,7 +229,7 @@ func (c *Config) validate(errs *[]string) {
 	default:
 		add("log.format: %q is not allowed (allowed: text, json)", c.Log.Format)
 	}
-	if tc := c.Sources.ThreatCommand; tc != nil {
+	if tc := c.Sources.ThreatCommand; tc != nil && !o.ReadOnly {
 		tc.validate(c, errs)
 	}
 }

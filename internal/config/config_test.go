@@ -190,3 +190,19 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestReadOnlyNeedsNoCredentials(t *testing.T) {
+	const y = "sources:\n  threatcommand:\n    account_id: ${ACCT}\n    api_key: ${KEY}\n"
+	if _, err := config.Parse(strings.NewReader(y), env(nil)); err == nil {
+		t.Fatal("unset credentials accepted for a writer")
+	}
+	cfg, err := config.Parse(strings.NewReader(y), env(nil), config.Options{ReadOnly: true})
+	if err != nil || cfg.Sources.ThreatCommand == nil {
+		t.Fatalf("read-only load: %v", err)
+	}
+	// Strictness still holds.
+	_, err = config.Parse(strings.NewReader(y+"    bogus: 1\n"), env(nil), config.Options{ReadOnly: true})
+	if err == nil || !strings.Contains(err.Error(), "sources.threatcommand.bogus: unknown key") {
+		t.Fatalf("read-only load of an unknown key: %v", err)
+	}
+}

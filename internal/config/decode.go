@@ -20,7 +20,9 @@ type scalarDecoder interface {
 // known, every scalar must parse, and each error names the full key path.
 type decoder struct {
 	getenv func(string) string
-	errs   []string
+	// lenientEnv lets ${NAME} references under sources be unset.
+	lenientEnv bool
+	errs       []string
 }
 
 func (d *decoder) fail(n *yaml.Node, path, format string, args ...any) {
@@ -192,6 +194,9 @@ func (d *decoder) scalar(n *yaml.Node, path string) (string, bool) {
 		return "", false
 	}
 	s, err := expandEnv(n.Value, d.getenv)
+	if err != nil && d.lenientEnv && strings.HasPrefix(path, "sources.") {
+		return "", true
+	}
 	if err != nil {
 		d.fail(n, path, "%v", err)
 		return "", false

@@ -329,6 +329,15 @@ func (c *Collector) pullAlerts(ctx context.Context, set DatasetSettings, cur *cu
 			ids = []string{}
 		}
 		w.IDs = ids
+		// Save the list before fetching, so that a restart resumes this
+		// list rather than asking for a new one.
+		state, err := json.Marshal(cur)
+		if err != nil {
+			return fmt.Errorf("threatcommand: encode cursor: %w", err)
+		}
+		if _, err := c.Store.WritePage(ctx, vigil.Page{Source: SourceName, Dataset: DatasetAlert, Cursor: state}); err != nil {
+			return err
+		}
 	}
 	batch := c.AlertBatch
 	if batch <= 0 {

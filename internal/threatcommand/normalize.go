@@ -1,0 +1,1228 @@
+package threatcommand
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+	"unsafe"
+
+	"github.com/valyala/fastjson"
+
+	"github.com/vigil-ti/vigil"
+	"github.com/vigil-ti/vigil/internal/ecs"
+)
+
+// The datasets (ECS event.dataset) of the three Threat Command streams.
+const (
+	DatasetIOC           = "ti_rapid7_threat_command.ioc"
+	DatasetAlert         = "ti_rapid7_threat_command.alert"
+	DatasetVulnerability = "ti_rapid7_threat_command.vulnerability"
+)
+
+// Constants of the ECS documents, as Elastic's ingest pipelines (package
+// ti_rapid7_threat_command 2.x) write them.
+const (
+	ecsVersion  = "8.11.0"
+	eventModule = "ti_rapid7_threat_command"
+	tagPreserve = "preserve_original_event"
+	kindError   = "pipeline_error"
+	alertRefURL = "https://dashboard.ti.insight.rapid7.com/#/threat-command/alerts/?search="
+	vulnRefURL  = "https://dashboard.ti.insight.rapid7.com/#/risk-analyzer/vulnerabilities?search="
+)
+
+var (
+	categoryThreat     = []string{"threat"}
+	categoryThreatVuln = []string{"threat", "vulnerability"}
+	typeIndicator      = []string{"indicator"}
+)
+
+// NormalizeOptions configure a Normalizer.
+type NormalizeOptions struct {
+	// Dataset is the event.dataset to write, e.g. DatasetIOC; "" omits it.
+	// Document.Dataset is Dataset, or the method's own dataset when it is
+	// empty.
+	Dataset string
+	// Tags are the configured tags, written first in the top-level tags.
+	Tags []string
+	// ExpirationDuration is the IOC stream's ioc_expiration_duration as
+	// configured, e.g. "90d". "" disables the deleted_at rule.
+	ExpirationDuration string
+	// Ingested is written as event.ingested; the zero time omits it. It is
+	// also @timestamp when a record has no usable update date.
+	Ingested time.Time
+}
+
+// Normalizer turns raw Threat Command records (one IOC, alert or CVE
+// object each, as the API returns them) into ECS documents that match what
+// Elastic's ti_rapid7_threat_command integration indexes, field for field.
+//
+// It keeps its parser and buffers between calls, so it is not safe for
+// concurrent use; use one per goroutine.
+//
+// Differences from Elastic, all deliberate:
+//   - An email IOC gets threat.indicator.name = the address (Elastic's
+//     condition never matches), and sha384 and sha512 IOCs get the hash as
+//     name, so that they can be keyed.
+//   - labels.is_ioc_transform_source is not written.
+//   - A record that is not a JSON object, and an IOC whose type is not one of
+//     Urls, Domains, IpAddresses, Emails or Hashes, is a pipeline error
+//     (Elastic indexes a near-empty document). The type is matched without
+//     regard to case for Urls too.
+//   - A retired IOC with no lastUpdateDate expires at the ingest time
+//     (Elastic fails the record).
+//   - A non-string IOC value, which Elastic sometimes copies, is an error.
+//   - A failed record has event.kind "pipeline_error" (Elastic appends it,
+//     making ["enrichment", "pipeline_error"]); error.message is a list, as
+//     Elastic's append makes it.
+//   - JSON is parsed leniently (fastjson): odd escapes and raw control
+//     characters in strings are accepted; an invalid number is dropped.
+//   - Numbers copied from the record keep their text when it is a plain
+//     decimal ("31.73913043478261", "1.50"); Elasticsearch rewrites
+//     non-shortest forms ("1.50" → 1.5). Exponents are rewritten as Java
+//     does ("1e2" → 100.0).
+//   - event.ingested is written to the second, as Fleet's final pipeline
+//     does.
+//   - Elastic's uri_parts up to 8.x is followed for url.extension (text
+//     after the last '.' of the path), as the pipeline tests expect.
+type Normalizer struct {
+	opts   NormalizeOptions
+	expDur time.Duration
+	expErr error
+
+	p       fastjson.Parser
+	doc     ecs.Doc
+	sub     ecs.Doc
+	buf     []byte // scratch for one raw value
+	arr     []byte // scratch for an array being built
+	num     []byte // scratch for number text
+	raw     []byte // scratch for a number's raw text
+	typ     string // Document.Type still in the parser's buffer, copied by encode
+	tags    []string
+	strs    []string
+	one     []string // a one-element list
+	errs    []string
+	members []member // IOC members Elastic does not know
+}
+
+// NewNormalizer returns a Normalizer with the given options. An invalid
+// ExpirationDuration is not an error here: every IOC that needs it then
+// fails with a message naming the value, as in Elastic.
+func NewNormalizer(opts NormalizeOptions) *Normalizer {
+	n := &Normalizer{opts: opts}
+	if opts.ExpirationDuration != "" {
+		n.expDur, _, n.expErr = ecs.ParseExpiration(opts.ExpirationDuration)
+	}
+	return n
+}
+
+// b2s views b as a string without copying; the string must not outlive the
+// parser's current record.
+func b2s(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// reset prepares the Normalizer for a record.
+func (n *Normalizer) reset() {
+	n.doc.Reset()
+	n.typ = ""
+	n.errs = n.errs[:0]
+	n.tags = append(n.tags[:0], n.opts.Tags...)
+}
+
+// parse parses raw and returns its object, or nil when raw is not a JSON
+// object, having recorded the error.
+func (n *Normalizer) parse(raw []byte) *fastjson.Object {
+	if len(raw) == 0 {
+		n.errorf("record is empty")
+		return nil
+	}
+	v, err := n.p.ParseBytes(raw)
+	if err != nil {
+		// fastjson appends the unparsed tail, which only repeats
+		// event.original.
+		msg, _, _ := strings.Cut(err.Error(), "; unparsed tail")
+		msg, _, _ = strings.Cut(msg, "; unexpected tail")
+		n.errorf("record is not valid JSON: %s", strings.TrimPrefix(msg, "cannot parse JSON: "))
+		return nil
+	}
+	o, err := v.Object()
+	if err != nil {
+		n.errorf("record is not a JSON object but %s", v.Type())
+		return nil
+	}
+	return o
+}
+
+// begin resets the Normalizer, writes what every record gets and parses
+// raw (see parse).
+func (n *Normalizer) begin(raw []byte) *fastjson.Object {
+	n.reset()
+	d := &n.doc
+	d.Str("ecs.version", ecsVersion)
+	d.Str("event.module", eventModule)
+	d.Str("event.original", b2s(raw))
+	d.Str("event.dataset", n.opts.Dataset)
+	if !n.opts.Ingested.IsZero() {
+		d.TimeLayout("event.ingested", n.opts.Ingested, ecs.TimeLayoutSeconds)
+	}
+	return n.parse(raw)
+}
+
+func (n *Normalizer) errorf(format string, args ...any) {
+	n.errs = append(n.errs, fmt.Sprintf(format, args...))
+}
+
+// finish writes the error fields and tags, encodes the document into doc
+// and returns it.
+func (n *Normalizer) finish(doc *vigil.Document) vigil.Document {
+	d := &n.doc
+	if len(n.errs) > 0 {
+		d.Str("event.kind", kindError)
+		d.Strs("error.message", n.errs)
+	}
+	d.Strs("tags", n.finalTags())
+	return n.encode(doc)
+}
+
+// finalTags returns the tags, with preserve_original_event added when the
+// record failed, as Elastic's on_failure handlers add it.
+func (n *Normalizer) finalTags() []string {
+	if len(n.errs) > 0 {
+		n.appendTagUnique(tagPreserve)
+	}
+	return n.tags
+}
+
+// encode encodes the document into doc.Source, sets doc.Error and returns
+// doc.
+func (n *Normalizer) encode(doc *vigil.Document) vigil.Document {
+	if len(n.errs) > 0 {
+		doc.Error = strings.Join(n.errs, "; ")
+	}
+	// One allocation holds the Source and copies of Key and Type, which
+	// still point into the parser's buffer. The Source's capacity ends
+	// before them, so appending to it cannot overwrite them.
+	extra := len(doc.Key) + len(n.typ)
+	buf := n.doc.AppendJSON(make([]byte, 0, n.doc.SizeHint()+extra))
+	if cap(buf)-len(buf) < extra {
+		buf = append(make([]byte, 0, len(buf)+extra), buf...)
+	}
+	srcLen := len(buf)
+	doc.Source = buf[:srcLen:srcLen]
+	if doc.Key != "" {
+		start := len(buf)
+		buf = append(buf, doc.Key...)
+		doc.Key = b2s(buf[start:])
+	}
+	if n.typ != "" {
+		start := len(buf)
+		buf = append(buf, n.typ...)
+		doc.Type = b2s(buf[start:])
+		n.typ = ""
+	}
+	return *doc
+}
+
+func (n *Normalizer) appendTagUnique(tag string) {
+	if tag == "" {
+		return
+	}
+	for _, t := range n.tags {
+		if t == tag {
+			return
+		}
+	}
+	n.tags = append(n.tags, tag)
+}
+
+func (n *Normalizer) dataset(def string) string {
+	if n.opts.Dataset != "" {
+		return n.opts.Dataset
+	}
+	return def
+}
+
+// timestampOf returns @timestamp: t, or the ingest time when t is zero,
+// to the millisecond.
+func (n *Normalizer) timestampOf(t time.Time) time.Time {
+	if t.IsZero() {
+		t = n.opts.Ingested
+	}
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC().Truncate(time.Millisecond)
+}
+
+// timestamp writes @timestamp (see timestampOf) and returns it.
+func (n *Normalizer) timestamp(t time.Time) time.Time {
+	t = n.timestampOf(t)
+	n.doc.Time("@timestamp", t)
+	return t
+}
+
+// isNull reports whether v is missing or JSON null, which Elastic treats
+// alike.
+func isNull(v *fastjson.Value) bool { return v == nil || v.Type() == fastjson.TypeNull }
+
+// str returns v's string, if v is a string.
+func str(v *fastjson.Value) (string, bool) {
+	if v == nil || v.Type() != fastjson.TypeString {
+		return "", false
+	}
+	b, _ := v.StringBytes()
+	return b2s(b), true
+}
+
+// put writes v at path of d as Elastic keeps a copied or renamed value:
+// nulls and empty values are dropped, numbers are rewritten as Java writes
+// them.
+func (n *Normalizer) put(d *ecs.Doc, path string, v *fastjson.Value) {
+	d.Value(path, v)
+}
+
+// render returns v as a Mustache template in an Elastic pipeline renders
+// it: strings as they are, numbers and booleans as Java prints them, and
+// nothing for null, objects and arrays.
+func (n *Normalizer) render(v *fastjson.Value) string {
+	if v == nil {
+		return ""
+	}
+	switch v.Type() {
+	case fastjson.TypeString:
+		s, _ := str(v)
+		return s
+	case fastjson.TypeNumber:
+		return n.javaNumber(v)
+	case fastjson.TypeTrue:
+		return "true"
+	case fastjson.TypeFalse:
+		return "false"
+	}
+	return ""
+}
+
+// renderStable is render for a string that must survive later renders:
+// numbers are copied out of the scratch buffer.
+func (n *Normalizer) renderStable(v *fastjson.Value) string {
+	if v != nil && v.Type() == fastjson.TypeNumber {
+		return strings.Clone(n.render(v))
+	}
+	return n.render(v)
+}
+
+// javaNumber returns the number v as Java's toString prints it after
+// Elasticsearch parsed it, in n.num. The string is valid until the next
+// call.
+func (n *Normalizer) javaNumber(v *fastjson.Value) string {
+	n.raw = v.MarshalTo(n.raw[:0])
+	n.num, _ = ecs.AppendNumber(n.num[:0], b2s(n.raw))
+	return b2s(n.num)
+}
+
+// display returns v for an error message.
+func (n *Normalizer) display(v *fastjson.Value) string {
+	switch v.Type() {
+	case fastjson.TypeString:
+		s, _ := str(v)
+		return s
+	case fastjson.TypeNull:
+		return "null"
+	case fastjson.TypeObject, fastjson.TypeArray:
+		return string(v.MarshalTo(nil))
+	}
+	return n.render(v)
+}
+
+// date parses the date field named name as Elastic's date processor with
+// format ISO8601 does. A failure is recorded as an error naming the field.
+func (n *Normalizer) date(name string, v *fastjson.Value) (time.Time, bool) {
+	if s, ok := str(v); ok {
+		if t, ok := ecs.ParseTime(s); ok {
+			return t.Truncate(time.Millisecond), true
+		}
+	}
+	n.errorf("%s: unable to parse date [%s]", name, n.display(v))
+	return time.Time{}, false
+}
+
+// javaParseFloat parses s as Java's Float.parseFloat (bits 32) or
+// Double.parseDouble (bits 64) do, for the finite values JSON can carry.
+func javaParseFloat(s string, bits int) (float64, bool) {
+	i, j := 0, len(s)
+	for i < j && s[i] <= ' ' {
+		i++
+	}
+	for j > i && s[j-1] <= ' ' {
+		j--
+	}
+	s = s[i:j]
+	if k := len(s) - 1; k > 0 {
+		switch s[k] {
+		case 'f', 'F', 'd', 'D':
+			s = s[:k]
+		}
+	}
+	if s == "" || strings.IndexByte(s, '_') >= 0 {
+		return 0, false
+	}
+	if c := s[len(s)-1]; c != '.' && (c < '0' || c > '9') && !strings.ContainsAny(s, "pP") {
+		return 0, false // "inf", "nan" and the like
+	}
+	f, err := strconv.ParseFloat(s, bits)
+	if err != nil {
+		return 0, false
+	}
+	return f, true
+}
+
+// toFloat converts v as Elastic's convert processor does to "float" (bits
+// 32) or "double" (bits 64): Float.parseFloat(value.toString()).
+func (n *Normalizer) toFloat(name string, v *fastjson.Value, bits int) (float64, bool) {
+	var f float64
+	ok := false
+	switch v.Type() {
+	case fastjson.TypeNumber:
+		f, ok = javaParseFloat(n.javaNumber(v), bits)
+	case fastjson.TypeString:
+		s, _ := str(v)
+		f, ok = javaParseFloat(s, bits)
+	}
+	if !ok {
+		typ := "double"
+		if bits == 32 {
+			typ = "float"
+		}
+		n.errorf("%s: unable to convert [%s] to %s", name, n.display(v), typ)
+	}
+	return f, ok
+}
+
+// toLong converts v as Elastic's convert processor does to "long".
+func (n *Normalizer) toLong(name string, v *fastjson.Value) (int64, bool) {
+	var s string
+	switch v.Type() {
+	case fastjson.TypeNumber:
+		s = n.javaNumber(v)
+	case fastjson.TypeString:
+		s, _ = str(v)
+	}
+	var x int64
+	var err error = strconv.ErrSyntax
+	switch {
+	case s == "":
+	case strings.HasPrefix(s, "0x"):
+		x, err = strconv.ParseInt(s[2:], 16, 64)
+	case strings.HasPrefix(s, "-0x"):
+		x, err = strconv.ParseInt("-"+s[3:], 16, 64)
+	default:
+		x, err = strconv.ParseInt(s, 10, 64)
+	}
+	if err != nil || strings.IndexByte(s, '_') >= 0 || strings.HasPrefix(s, "0x+") || strings.HasPrefix(s, "0x-") {
+		n.errorf("%s: unable to convert [%s] to long", name, n.display(v))
+		return 0, false
+	}
+	return x, true
+}
+
+// toBool converts v as Elastic's convert processor does to "boolean".
+func (n *Normalizer) toBool(name string, v *fastjson.Value) (bool, bool) {
+	switch v.Type() {
+	case fastjson.TypeTrue:
+		return true, true
+	case fastjson.TypeFalse:
+		return false, true
+	case fastjson.TypeString:
+		s, _ := str(v)
+		if strings.EqualFold(s, "true") {
+			return true, true
+		}
+		if strings.EqualFold(s, "false") {
+			return false, true
+		}
+	}
+	n.errorf("%s: [%s] is not a boolean value, cannot convert to boolean", name, n.display(v))
+	return false, false
+}
+
+// field looks up a direct member of o.
+func field(o *fastjson.Object, key string) *fastjson.Value {
+	if o == nil {
+		return nil
+	}
+	return o.Get(key)
+}
+
+// object returns v as an object, or nil.
+func object(v *fastjson.Value) *fastjson.Object {
+	if v == nil || v.Type() != fastjson.TypeObject {
+		return nil
+	}
+	o, _ := v.Object()
+	return o
+}
+
+// renamedArray writes the array v at path of n.doc, each object element
+// rewritten by elem into n.sub; other elements are kept as they are. A
+// value that is not an array is written unchanged.
+func (n *Normalizer) renamedArray(path string, v *fastjson.Value, elem func(sub *ecs.Doc, o *fastjson.Object)) {
+	if v == nil || v.Type() != fastjson.TypeArray {
+		n.put(&n.doc, path, v)
+		return
+	}
+	if n.buildArray(v, elem) {
+		n.doc.Raw(path, n.arr)
+	}
+}
+
+// buildArray encodes the array v into n.arr as renamedArray describes, and
+// reports whether anything is left.
+func (n *Normalizer) buildArray(v *fastjson.Value, elem func(sub *ecs.Doc, o *fastjson.Object)) bool {
+	a, _ := v.Array()
+	n.arr = append(n.arr[:0], '[')
+	count := 0
+	for _, e := range a {
+		mark := len(n.arr)
+		if count > 0 {
+			n.arr = append(n.arr, ',')
+		}
+		if o := object(e); o != nil {
+			n.sub.Reset()
+			elem(&n.sub, o)
+			if n.sub.Len() == 0 {
+				n.arr = n.arr[:mark]
+				continue
+			}
+			n.arr = n.sub.AppendJSON(n.arr)
+			count++
+			continue
+		}
+		var ok bool
+		if n.arr, ok = ecs.AppendClean(n.arr, e); ok {
+			count++
+		} else {
+			n.arr = n.arr[:mark]
+		}
+	}
+	if count == 0 {
+		n.arr = n.arr[:0]
+		return false
+	}
+	n.arr = append(n.arr, ']')
+	return true
+}
+
+// ---------------------------------------------------------------------------
+// IOCs
+
+// iocFields are the members of an IOC record the pipeline handles by name.
+type iocFields struct {
+	lastUpdate, firstSeen, lastSeen           *fastjson.Value
+	typ, value, status, severity, geolocation *fastjson.Value
+	score, whitelisted, tags, reportedFeeds   *fastjson.Value
+	malware, campaigns, threatActors          *fastjson.Value
+}
+
+// member is a record member the pipeline does not know; Elastic keeps it
+// under rapid7.tc.ioc.
+type member struct {
+	key string
+	v   *fastjson.Value
+}
+
+// iocValue is what the IOC's type and value map to.
+type iocValue struct {
+	indicatorType string // threat.indicator.type
+	name          string // threat.indicator.name
+	dropValue     bool   // a bad IP: Elastic removes rapid7.tc.ioc.value
+	isURL         bool
+	url           ecs.URLParts
+	domain        string // threat.indicator.url.domain of a domain
+	ip            string // threat.indicator.ip, related.ip
+	email         string
+	hash          string // related.hash
+	hashPath      string // threat.indicator.file.hash.*, or "" for rapid7.tc.ioc.file.hash
+}
+
+// iocScore is what score maps to.
+type iocScore struct {
+	risk       float32 // event.risk_score
+	hasRisk    bool
+	keep       bool   // rapid7.tc.ioc.score = the score
+	confidence string // threat.indicator.confidence bucket
+	confRaw    bool   // threat.indicator.confidence = the score itself
+}
+
+const iocPrefix = "rapid7.tc.ioc"
+
+// IOC normalizes one IOC record of the IOC API v2 (an element of
+// "content") for the dataset DatasetIOC.
+//
+// It first works out every value, then writes the fields in sorted order,
+// so that the document needs no sorting when it is encoded: IOCs are the
+// bulk of what vigil ingests.
+func (n *Normalizer) IOC(raw []byte) vigil.Document {
+	doc := vigil.Document{Dataset: n.dataset(DatasetIOC), View: vigil.ViewIndicators}
+	n.reset()
+	o := n.parse(raw)
+
+	var f iocFields
+	n.members = n.members[:0]
+	if o != nil {
+		o.Visit(func(k []byte, v *fastjson.Value) {
+			var slot **fastjson.Value
+			switch b2s(k) {
+			case "lastUpdateDate":
+				slot = &f.lastUpdate
+			case "firstSeen":
+				slot = &f.firstSeen
+			case "lastSeen":
+				slot = &f.lastSeen
+			case "type":
+				slot = &f.typ
+			case "value":
+				slot = &f.value
+			case "status":
+				slot = &f.status
+			case "severity":
+				slot = &f.severity
+			case "geolocation":
+				slot = &f.geolocation
+			case "score":
+				slot = &f.score
+			case "whitelisted":
+				slot = &f.whitelisted
+			case "tags":
+				slot = &f.tags
+			case "reportedFeeds":
+				slot = &f.reportedFeeds
+			case "relatedMalware":
+				slot = &f.malware
+			case "relatedCampaigns":
+				slot = &f.campaigns
+			case "relatedThreatActors":
+				slot = &f.threatActors
+			default:
+				n.members = append(n.members, member{b2s(k), v})
+				return
+			}
+			if *slot == nil {
+				*slot = v
+			}
+		})
+	}
+
+	// Work out the values. A date that does not parse is an error and is
+	// dropped from rapid7.tc.ioc too.
+	var modified, firstSeen, lastSeen time.Time
+	if !isNull(f.lastUpdate) {
+		if t, ok := n.date("lastUpdateDate", f.lastUpdate); ok {
+			modified = t
+		} else {
+			f.lastUpdate = nil
+		}
+	}
+	ts := n.timestampOf(modified)
+	doc.Timestamp = ts
+	if !isNull(f.lastSeen) {
+		if t, ok := n.date("lastSeen", f.lastSeen); ok {
+			lastSeen = t
+		} else {
+			f.lastSeen = nil
+		}
+	}
+	if !isNull(f.firstSeen) {
+		if t, ok := n.date("firstSeen", f.firstSeen); ok {
+			firstSeen = t
+		} else {
+			f.firstSeen = nil
+		}
+	}
+	iv := n.iocValue(f.typ, f.value)
+	if iv.dropValue {
+		f.value = nil
+	}
+	sc := n.iocScore(f.score)
+	if !sc.keep {
+		f.score = nil
+	}
+	hasFeeds := n.iocFeeds(f.reportedFeeds) // n.strs: providers; n.arr: reported_feeds
+	// Record tags follow the configured ones; Elastic keeps duplicates.
+	if f.tags != nil && f.tags.Type() == fastjson.TypeArray {
+		a, _ := f.tags.Array()
+		for _, t := range a {
+			if s := n.renderStable(t); s != "" {
+				n.tags = append(n.tags, s)
+			}
+		}
+	}
+	var deletedAt time.Time
+	if o != nil {
+		deletedAt = n.iocDeletedAt(f.status, ts, modified, lastSeen, firstSeen)
+	}
+	doc.ExpiresAt = deletedAt
+	doc.Key = iv.name // copied by encode
+	doc.Type = iv.indicatorType
+
+	// Write the fields, in sorted order.
+	d := &n.doc
+	d.Time("@timestamp", ts)
+	d.Str("ecs.version", ecsVersion)
+	if len(n.errs) > 0 {
+		d.Strs("error.message", n.errs)
+	}
+	d.Strs("event.category", categoryThreat)
+	d.Str("event.dataset", n.opts.Dataset)
+	if !n.opts.Ingested.IsZero() {
+		d.TimeLayout("event.ingested", n.opts.Ingested, ecs.TimeLayoutSeconds)
+	}
+	if len(n.errs) > 0 {
+		d.Str("event.kind", kindError)
+	} else {
+		d.Str("event.kind", "enrichment")
+	}
+	d.Str("event.module", eventModule)
+	d.Str("event.original", b2s(raw))
+	if sc.hasRisk {
+		d.Float32("event.risk_score", sc.risk)
+	}
+	d.Strs("event.type", typeIndicator)
+
+	d.Time("rapid7.tc.ioc.deleted_at", deletedAt)
+	d.Str("rapid7.tc.ioc.expiration_duration", n.opts.ExpirationDuration)
+	if iv.hash != "" && iv.hashPath == "" {
+		// Elastic leaves json.file.hash in place, so it ends up here.
+		d.Str("rapid7.tc.ioc.file.hash", iv.hash)
+	}
+	n.put(d, "rapid7.tc.ioc.first_seen", f.firstSeen)
+	n.put(d, "rapid7.tc.ioc.geolocation", f.geolocation)
+	n.put(d, "rapid7.tc.ioc.last_seen", f.lastSeen)
+	n.put(d, "rapid7.tc.ioc.last_update_date", f.lastUpdate)
+	n.put(d, "rapid7.tc.ioc.related.campaigns", f.campaigns)
+	n.put(d, "rapid7.tc.ioc.related.malware", f.malware)
+	n.put(d, "rapid7.tc.ioc.related.threat_actors", f.threatActors)
+	if hasFeeds {
+		d.Raw("rapid7.tc.ioc.reported_feeds", n.arr)
+	} else if f.reportedFeeds != nil && f.reportedFeeds.Type() != fastjson.TypeArray {
+		n.put(d, "rapid7.tc.ioc.reported_feeds", f.reportedFeeds)
+	}
+	n.put(d, "rapid7.tc.ioc.score", f.score)
+	n.put(d, "rapid7.tc.ioc.severity", f.severity)
+	n.put(d, "rapid7.tc.ioc.status", f.status)
+	n.put(d, "rapid7.tc.ioc.tags", f.tags)
+	n.put(d, "rapid7.tc.ioc.type", f.typ)
+	n.put(d, "rapid7.tc.ioc.value", f.value)
+	n.iocWhitelisted(f.whitelisted)
+	// Elastic renames the whole record to rapid7.tc.ioc, so members it
+	// does not know are kept there. They are rare; the Doc sorts them in.
+	for _, m := range n.members {
+		n.put(d, d.Join(iocPrefix, m.key), m.v)
+	}
+
+	if iv.hash != "" {
+		n.one = append(n.one[:0], iv.hash)
+		d.Strs("related.hash", n.one)
+	}
+	if iv.ip != "" {
+		n.one = append(n.one[:0], iv.ip)
+		d.Strs("related.ip", n.one)
+	}
+	d.Strs("tags", n.finalTags())
+
+	switch {
+	case sc.confidence != "":
+		d.Str("threat.indicator.confidence", sc.confidence)
+	case sc.confRaw:
+		n.put(d, "threat.indicator.confidence", f.score)
+	}
+	d.Str("threat.indicator.email.address", iv.email)
+	if iv.hashPath != "" {
+		d.Str(iv.hashPath, iv.hash)
+	}
+	d.Time("threat.indicator.first_seen", firstSeen)
+	n.put(d, "threat.indicator.geo.country_iso_code", f.geolocation)
+	d.Str("threat.indicator.ip", iv.ip)
+	d.Time("threat.indicator.last_seen", lastSeen)
+	d.Time("threat.indicator.modified_at", modified)
+	d.Str("threat.indicator.name", iv.name)
+	d.Strs("threat.indicator.provider", n.strs)
+	d.Str("threat.indicator.type", iv.indicatorType)
+	if iv.isURL {
+		u := &iv.url
+		d.Str("threat.indicator.url.domain", u.Domain)
+		d.Str("threat.indicator.url.extension", u.Extension)
+		d.Str("threat.indicator.url.fragment", u.Fragment)
+		d.Str("threat.indicator.url.full", u.Original)
+		d.Str("threat.indicator.url.original", u.Original)
+		d.Str("threat.indicator.url.password", u.Password)
+		d.Str("threat.indicator.url.path", u.Path)
+		if u.Port >= 0 {
+			d.Int("threat.indicator.url.port", int64(u.Port))
+		}
+		d.Str("threat.indicator.url.query", u.Query)
+		d.Str("threat.indicator.url.scheme", u.Scheme)
+		d.Str("threat.indicator.url.user_info", u.UserInfo)
+		d.Str("threat.indicator.url.username", u.Username)
+	} else {
+		d.Str("threat.indicator.url.domain", iv.domain)
+	}
+	return n.encode(&doc)
+}
+
+// iocValue maps the IOC's type and value. Errors are recorded.
+func (n *Normalizer) iocValue(typ, value *fastjson.Value) (iv iocValue) {
+	if isNull(typ) {
+		return iv // Elastic maps nothing and reports nothing
+	}
+	t, ok := str(typ)
+	if !ok {
+		n.errorf("type: unable to determine indicator type from [%s]", n.display(typ))
+		return iv
+	}
+	switch {
+	case strings.EqualFold(t, "Urls"):
+		iv.indicatorType = "url"
+	case strings.EqualFold(t, "Domains"):
+		iv.indicatorType = "domain-name"
+	case strings.EqualFold(t, "IpAddresses"):
+		iv.indicatorType = "ipv4-addr"
+	case strings.EqualFold(t, "Emails"):
+		iv.indicatorType = "email-addr"
+	case strings.EqualFold(t, "Hashes"):
+		iv.indicatorType = "file"
+	default:
+		n.errorf("type: unknown IOC type [%s]: want Urls, Domains, IpAddresses, Emails or Hashes", t)
+		return iv
+	}
+	if isNull(value) {
+		return iv
+	}
+	v, ok := str(value)
+	if !ok {
+		n.errorf("value: expected a string, got [%s]", n.display(value))
+		return iv
+	}
+	switch iv.indicatorType {
+	case "url":
+		iv.isURL = true
+		iv.url = ecs.ParseURL(v)
+		iv.name = v
+	case "domain-name":
+		iv.domain = v
+		iv.name = v
+	case "ipv4-addr":
+		if _, err := netip.ParseAddr(v); err != nil || strings.IndexByte(v, '%') >= 0 {
+			// Elastic removes the IP and the value, keeping the type.
+			n.errorf("value: [%s] is not a valid IPv4 or IPv6 address", v)
+			iv.dropValue = true
+			return iv
+		}
+		if strings.IndexByte(v, ':') >= 0 {
+			iv.indicatorType = "ipv6-addr"
+		}
+		iv.ip = v
+		iv.name = v
+	case "email-addr":
+		iv.email = v
+		iv.name = v // Elastic sets no name for emails.
+	case "file":
+		iv.hash = v
+		if h, ok := ecs.HashField(v); ok {
+			iv.hashPath = hashPath(h)
+			iv.name = v // Elastic names md5, sha1 and sha256 only.
+		}
+	}
+	return iv
+}
+
+func hashPath(h string) string {
+	switch h {
+	case "md5":
+		return "threat.indicator.file.hash.md5"
+	case "sha1":
+		return "threat.indicator.file.hash.sha1"
+	case "sha256":
+		return "threat.indicator.file.hash.sha256"
+	case "sha384":
+		return "threat.indicator.file.hash.sha384"
+	}
+	return "threat.indicator.file.hash.sha512"
+}
+
+// iocScore maps score to event.risk_score (a float), the confidence and
+// rapid7.tc.ioc.score. Errors are recorded.
+func (n *Normalizer) iocScore(score *fastjson.Value) (sc iocScore) {
+	if isNull(score) {
+		return sc
+	}
+	f32, ok := n.toFloat("score", score, 32)
+	if !ok {
+		return sc // Elastic removes the score
+	}
+	sc.risk, sc.hasRisk, sc.keep = float32(f32), true, true
+	if score.Type() != fastjson.TypeNumber {
+		// Elastic's bucket script fails on a string and leaves it as is.
+		sc.confRaw = true
+		return sc
+	}
+	f64, _ := strconv.ParseFloat(n.javaNumber(score), 64)
+	if sc.confidence = ecs.Confidence(f64); sc.confidence == "" {
+		sc.confRaw = true // 0 < score < 1 falls between the buckets
+	}
+	return sc
+}
+
+// iocWhitelisted writes whitelisted converted to a string.
+func (n *Normalizer) iocWhitelisted(v *fastjson.Value) {
+	if isNull(v) {
+		return
+	}
+	switch v.Type() {
+	case fastjson.TypeObject, fastjson.TypeArray:
+		n.put(&n.doc, "rapid7.tc.ioc.whitelisted", v)
+	default:
+		n.doc.Str("rapid7.tc.ioc.whitelisted", n.render(v))
+	}
+}
+
+// iocFeeds puts the feed names (threat.indicator.provider) in n.strs and
+// rapid7.tc.ioc.reported_feeds, with confidenceLevel renamed confidence, in
+// n.arr. It reports whether there is such an array.
+func (n *Normalizer) iocFeeds(v *fastjson.Value) bool {
+	n.strs = n.strs[:0]
+	if v == nil || v.Type() != fastjson.TypeArray {
+		return false
+	}
+	a, _ := v.Array()
+	for _, e := range a {
+		if s := n.renderStable(field(object(e), "name")); s != "" {
+			n.strs = append(n.strs, s)
+		}
+	}
+	// Elastic's foreach stops renaming at the first element without a
+	// confidenceLevel.
+	renaming := true
+	return n.buildArray(v, func(sub *ecs.Doc, o *fastjson.Object) {
+		if renaming && o.Get("confidenceLevel") == nil {
+			renaming = false
+		}
+		rename := renaming
+		o.Visit(func(k []byte, e *fastjson.Value) {
+			key := b2s(k)
+			if rename && key == "confidenceLevel" {
+				key = "confidence"
+			}
+			n.put(sub, key, e)
+		})
+	})
+}
+
+// iocDeletedAt computes rapid7.tc.ioc.deleted_at (section 5 of the API
+// notes), or the zero time. Errors are recorded.
+func (n *Normalizer) iocDeletedAt(status *fastjson.Value, ts, modified, lastSeen, firstSeen time.Time) time.Time {
+	if n.opts.ExpirationDuration == "" {
+		return time.Time{}
+	}
+	if s, ok := str(status); ok && containsRetire(s) {
+		if ts.IsZero() {
+			n.errorf("rapid7.tc.ioc.deleted_at: a retired IOC needs lastUpdateDate or an ingest time")
+		}
+		return ts
+	}
+	base := modified
+	if base.IsZero() {
+		base = lastSeen
+	}
+	if base.IsZero() {
+		base = firstSeen
+	}
+	if base.IsZero() {
+		n.errorf("rapid7.tc.ioc.deleted_at: no lastUpdateDate, lastSeen or firstSeen to compute the expiry from")
+		return time.Time{}
+	}
+	if n.expErr != nil {
+		n.errorf("ioc_expiration_duration: %v", n.expErr)
+		return time.Time{}
+	}
+	return base.Add(n.expDur)
+}
+
+// containsRetire reports whether lower(s) contains "retire", as Elastic's
+// script tests the status.
+func containsRetire(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return strings.Contains(strings.ToLower(s), "retire")
+		}
+	}
+	const word = "retire"
+	for i := 0; i+len(word) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(word)], word) {
+			return true
+		}
+	}
+	return false
+}
+
+// latestExpiry is when an alert or CVE last updated at ts leaves its live
+// view: Elastic's latest transforms keep them vigil.LatestMaxAge.
+func latestExpiry(ts time.Time) time.Time {
+	if ts.IsZero() {
+		return time.Time{}
+	}
+	return ts.Add(vigil.LatestMaxAge)
+}
+
+// ---------------------------------------------------------------------------
+// Alerts
+
+// Alert normalizes one complete alert (the body of get-complete-alert) for
+// the dataset DatasetAlert.
+func (n *Normalizer) Alert(raw []byte) vigil.Document {
+	doc := vigil.Document{Dataset: n.dataset(DatasetAlert), View: vigil.ViewAlerts}
+	d := &n.doc
+	o := n.begin(raw)
+	d.Str("event.kind", "alert")
+	if o == nil {
+		doc.Timestamp = n.timestamp(time.Time{})
+		doc.ExpiresAt = latestExpiry(doc.Timestamp)
+		return n.finish(&doc)
+	}
+
+	var updated time.Time
+	if v := o.Get("UpdateDate"); !isNull(v) {
+		if t, ok := n.date("UpdateDate", v); ok {
+			updated = t
+			d.Time("rapid7.tc.alert.update_date", t)
+		}
+	}
+	doc.Timestamp = n.timestamp(updated)
+	doc.ExpiresAt = latestExpiry(doc.Timestamp)
+
+	id := o.Get("_id")
+	n.put(d, "rapid7.tc.alert.id", id)
+	n.put(d, "event.id", id)
+	n.buf = append(append(n.buf[:0], alertRefURL...), n.render(id)...)
+	d.Str("event.reference", b2s(n.buf))
+	if s, ok := str(id); ok {
+		doc.Key = s // copied by encode
+	}
+
+	n.renamedArray("rapid7.tc.alert.assets", o.Get("Assets"), func(sub *ecs.Doc, e *fastjson.Object) {
+		e.Visit(func(k []byte, v *fastjson.Value) {
+			key := b2s(k)
+			switch key {
+			case "Type":
+				key = "type"
+			case "Value":
+				key = "value"
+			}
+			n.put(sub, key, v)
+		})
+	})
+	n.put(d, "rapid7.tc.alert.assignees", o.Get("Assignees"))
+
+	if details := object(o.Get("Details")); details != nil {
+		typ := details.Get("Type")
+		n.put(d, "rapid7.tc.alert.details.type", typ)
+		if s, ok := str(typ); ok {
+			n.typ = s // copied by encode
+		}
+		n.put(d, "rapid7.tc.alert.details.subtype", details.Get("SubType"))
+		n.put(d, "rapid7.tc.alert.details.title", details.Get("Title"))
+		n.put(d, "rapid7.tc.alert.details.description", details.Get("Description"))
+		n.put(d, "rapid7.tc.alert.details.severity", details.Get("Severity"))
+		n.put(d, "rapid7.tc.alert.details.images", details.Get("Images"))
+		if src := object(details.Get("Source")); src != nil {
+			n.put(d, "rapid7.tc.alert.details.source.type", src.Get("Type"))
+			n.put(d, "rapid7.tc.alert.details.source.url", src.Get("URL"))
+			n.put(d, "rapid7.tc.alert.details.source.email", src.Get("Email"))
+			n.put(d, "rapid7.tc.alert.details.source.network_type", src.Get("NetworkType"))
+			n.put(d, "rapid7.tc.alert.details.source.leak_name", src.Get("LeakName"))
+			if v := src.Get("Date"); !isNull(v) {
+				if t, ok := n.date("Details.Source.Date", v); ok {
+					d.Time("rapid7.tc.alert.details.source.date", t)
+				}
+			}
+		}
+		n.renamedArray("rapid7.tc.alert.details.tags", details.Get("Tags"), func(sub *ecs.Doc, e *fastjson.Object) {
+			e.Visit(func(k []byte, v *fastjson.Value) {
+				key := b2s(k)
+				switch key {
+				case "CreatedBy":
+					key = "created_by"
+				case "Name":
+					key = "name"
+				case "_id":
+					key = "id"
+				}
+				n.put(sub, key, v)
+			})
+			// Each tag name joins the top-level tags, without duplicates.
+			n.appendTagUnique(n.renderStable(e.Get("Name")))
+		})
+	}
+
+	n.put(d, "rapid7.tc.alert.takedown_status", o.Get("TakedownStatus"))
+	n.put(d, "rapid7.tc.alert.related_iocs", o.Get("RelatedIocs"))
+	n.put(d, "rapid7.tc.alert.related_threat_ids", o.Get("RelatedThreatIDs"))
+	if v := o.Get("FoundDate"); !isNull(v) {
+		if t, ok := n.date("FoundDate", v); ok {
+			d.Time("rapid7.tc.alert.found_date", t)
+		}
+	}
+	if v := field(object(o.Get("Closed")), "IsClosed"); !isNull(v) {
+		if b, ok := n.toBool("Closed.IsClosed", v); ok {
+			d.Bool("rapid7.tc.alert.is_closed", b)
+		}
+	}
+	if v := o.Get("IsFlagged"); !isNull(v) {
+		if b, ok := n.toBool("IsFlagged", v); ok {
+			d.Bool("rapid7.tc.alert.is_flagged", b)
+		}
+	}
+	return n.finish(&doc)
+}
+
+// ---------------------------------------------------------------------------
+// Vulnerabilities
+
+// mentionSources maps mentionsPerSource members to their field names.
+var mentionSources = [...]struct{ key, name, path string }{
+	{"PasteSite", "mentionsPerSource.PasteSite", "rapid7.tc.vulnerability.mentions.source.paste_site"},
+	{"HackingForum", "mentionsPerSource.HackingForum", "rapid7.tc.vulnerability.mentions.source.hacking_forum"},
+	{"InstantMessage", "mentionsPerSource.InstantMessage", "rapid7.tc.vulnerability.mentions.source.instant_message"},
+	{"DarkWeb", "mentionsPerSource.DarkWeb", "rapid7.tc.vulnerability.mentions.source.dark_web"},
+	{"ClearWebCyberBlogs", "mentionsPerSource.ClearWebCyberBlogs", "rapid7.tc.vulnerability.mentions.source.clear_web_cyber_blogs"},
+	{"CodeRepositories", "mentionsPerSource.CodeRepositories", "rapid7.tc.vulnerability.mentions.source.code_repositories"},
+	{"Exploit", "mentionsPerSource.Exploit", "rapid7.tc.vulnerability.mentions.source.exploit"},
+	{"SocialMedia", "mentionsPerSource.SocialMedia", "rapid7.tc.vulnerability.mentions.source.social_media"},
+}
+
+// cpeRange maps the members of a CPE's Range to their new places.
+var cpeRange = [...][2]string{
+	{"VersionStartIncluding", "range.version.start.including"},
+	{"VersionEndIncluding", "range.version.end.including"},
+	{"VersionStartExcluding", "range.version.start.excluding"},
+	{"VersionEndExcluding", "range.version.end.excluding"},
+}
+
+// Vulnerability normalizes one CVE record of get-cves-list (an element of
+// "content") for the dataset DatasetVulnerability.
+func (n *Normalizer) Vulnerability(raw []byte) vigil.Document {
+	doc := vigil.Document{Dataset: n.dataset(DatasetVulnerability), View: vigil.ViewVulnerabilities}
+	d := &n.doc
+	o := n.begin(raw)
+	d.Str("event.kind", "event")
+	d.Strs("event.category", categoryThreatVuln)
+	d.Strs("event.type", typeIndicator)
+	d.Str("vulnerability.classification", "CVSS")
+	d.Str("vulnerability.enumeration", "CVE")
+	d.Str("vulnerability.scanner.vendor", "Rapid7")
+	if o == nil {
+		doc.Timestamp = n.timestamp(time.Time{})
+		doc.ExpiresAt = latestExpiry(doc.Timestamp)
+		return n.finish(&doc)
+	}
+
+	var updated time.Time
+	if v := o.Get("updateDate"); !isNull(v) {
+		if t, ok := n.date("updateDate", v); ok {
+			updated = t
+			d.Time("rapid7.tc.vulnerability.update_date", t)
+		}
+	}
+	doc.Timestamp = n.timestamp(updated)
+	doc.ExpiresAt = latestExpiry(doc.Timestamp)
+
+	id := o.Get("cveId")
+	n.put(d, "rapid7.tc.vulnerability.id", id)
+	n.put(d, "vulnerability.id", id)
+	if s := n.render(id); s != "" {
+		n.buf = append(append(n.buf[:0], vulnRefURL...), s...)
+		d.Str("vulnerability.reference", b2s(n.buf))
+	}
+	if s, ok := str(id); ok {
+		doc.Key = s // copied by encode
+	}
+
+	if v := o.Get("publishedDate"); !isNull(v) {
+		if t, ok := n.date("publishedDate", v); ok {
+			d.Time("rapid7.tc.vulnerability.published_date", t)
+		}
+	}
+	sev := o.Get("severity")
+	n.put(d, "rapid7.tc.vulnerability.severity", sev)
+	n.put(d, "vulnerability.severity", sev)
+	if s, ok := str(sev); ok {
+		n.typ = s // copied by encode
+	}
+	if v := o.Get("intsightsScore"); !isNull(v) {
+		if f, ok := n.toFloat("intsightsScore", v, 64); ok {
+			d.Float("rapid7.tc.vulnerability.intsights_score", f)
+		}
+	}
+	if v := o.Get("cvssScore"); !isNull(v) {
+		if f, ok := n.toFloat("cvssScore", v, 64); ok {
+			d.Float("rapid7.tc.vulnerability.cvss_score", f)
+			d.Float("vulnerability.score.base", f)
+		}
+	}
+	if v := o.Get("mentionsAmount"); !isNull(v) {
+		if x, ok := n.toLong("mentionsAmount", v); ok {
+			d.Int("rapid7.tc.vulnerability.mentions.total", x)
+		}
+	}
+	if per := object(o.Get("mentionsPerSource")); per != nil {
+		for _, m := range mentionSources {
+			if v := per.Get(m.key); !isNull(v) {
+				if x, ok := n.toLong(m.name, v); ok {
+					d.Int(m.path, x)
+				}
+			}
+		}
+	}
+	n.put(d, "rapid7.tc.vulnerability.mention.first_date", o.Get("firstMentionDate"))
+	n.put(d, "rapid7.tc.vulnerability.mention.last_date", o.Get("lastMentionDate"))
+	if v := o.Get("exploitAvailability"); !isNull(v) {
+		if b, ok := n.toBool("exploitAvailability", v); ok {
+			d.Bool("rapid7.tc.vulnerability.exploit_availability", b)
+		}
+	}
+	n.put(d, "rapid7.tc.vulnerability.origin", o.Get("vulnerabilityOrigin"))
+	n.put(d, "rapid7.tc.vulnerability.related.threat_actors", o.Get("relatedThreatActors"))
+	n.put(d, "rapid7.tc.vulnerability.related.malware", o.Get("relatedMalware"))
+	n.put(d, "rapid7.tc.vulnerability.related.campaigns", o.Get("relatedCampaigns"))
+	n.renamedArray("rapid7.tc.vulnerability.cpe", o.Get("cpe"), func(sub *ecs.Doc, e *fastjson.Object) {
+		e.Visit(func(k []byte, v *fastjson.Value) {
+			key := b2s(k)
+			switch key {
+			case "Value":
+				key = "value"
+			case "Title":
+				key = "title"
+			case "VendorProduct":
+				key = "vendor_product"
+			case "Range":
+				r := object(v)
+				if r == nil {
+					break
+				}
+				r.Visit(func(rk []byte, rv *fastjson.Value) {
+					rkey := b2s(rk)
+					for _, m := range cpeRange {
+						if rkey == m[0] {
+							n.put(sub, m[1], rv)
+							return
+						}
+					}
+					// Members Elastic does not move stay under Range.
+					n.put(sub, sub.Join("Range", rkey), rv)
+				})
+				return
+			}
+			n.put(sub, key, v)
+		})
+	})
+	return n.finish(&doc)
+}

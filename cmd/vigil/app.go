@@ -20,6 +20,7 @@ import (
 	"github.com/vigil-ti/vigil/internal/lockfile"
 	"github.com/vigil-ti/vigil/internal/sqlite"
 	"github.com/vigil-ti/vigil/internal/threatcommand"
+	"github.com/vigil-ti/vigil/internal/threatconnect"
 )
 
 // app is a loaded configuration with what it opened.
@@ -110,12 +111,15 @@ func (a *app) checkSources(only string) error {
 	if a.cfg.Sources.ThreatCommand != nil {
 		names = append(names, threatcommand.SourceName)
 	}
+	if a.cfg.Sources.ThreatConnect != nil {
+		names = append(names, threatconnect.SourceName)
+	}
 	if only != "" && !slices.Contains(names, only) {
 		known := "none is configured"
 		if len(names) > 0 {
 			known = "configured: " + strings.Join(names, ", ")
 		}
-		return usageError("no source %q (%s; known sources: %s)", only, known, threatcommand.SourceName)
+		return usageError("no source %q (%s; known sources: %s)", only, known, threatcommand.SourceName+", "+threatconnect.SourceName)
 	}
 	if len(names) == 0 {
 		return fmt.Errorf("no source is configured: add a sources.%s block to the configuration", threatcommand.SourceName)
@@ -132,6 +136,13 @@ func (a *app) collectors(only string, progress func(vigil.Progress)) ([]vigil.Co
 	var out []vigil.Collector
 	if tc := a.cfg.Sources.ThreatCommand; tc != nil && (only == "" || only == threatcommand.SourceName) {
 		c, err := newThreatCommand(tc, a, progress)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	if tcn := a.cfg.Sources.ThreatConnect; tcn != nil && (only == "" || only == threatconnect.SourceName) {
+		c, err := newThreatConnect(tcn, a, progress)
 		if err != nil {
 			return nil, err
 		}

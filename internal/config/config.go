@@ -44,6 +44,7 @@ type Log struct {
 // Sources holds one block per upstream source. A nil block is not configured.
 type Sources struct {
 	ThreatCommand *ThreatCommand `yaml:"threatcommand"`
+	ThreatConnect *ThreatConnect `yaml:"threatconnect"`
 }
 
 // ThreatCommand configures the Rapid7 Threat Command source.
@@ -171,6 +172,10 @@ func Parse(r io.Reader, getenv func(string) string, opts ...Options) (Config, er
 		def := DefaultThreatCommand()
 		cfg.Sources.ThreatCommand = &def
 	}
+	if tcn := findKey(&root, "sources", "threatconnect"); tcn != nil {
+		def := DefaultThreatConnect()
+		cfg.Sources.ThreatConnect = &def
+	}
 	if root.Kind != 0 { // an empty file keeps every default
 		d.decode(&root, reflect.ValueOf(&cfg).Elem(), "")
 	}
@@ -231,6 +236,9 @@ func (c *Config) validate(errs *[]string, o Options) {
 	}
 	if tc := c.Sources.ThreatCommand; tc != nil && !o.ReadOnly {
 		tc.validate(c, errs)
+	}
+	if tcn := c.Sources.ThreatConnect; tcn != nil && !o.ReadOnly {
+		tcn.validate(c, errs)
 	}
 }
 

@@ -1,0 +1,109 @@
+package threatconnect
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+	"unicode/utf8"
+)
+
+// addSeeds adds the project's own inputs of one kind as fuzz seeds.
+func addSeeds(f *testing.F, kind string, extra ...string) {
+	inputs, err := filepath.Glob(filepath.Join("testdata", "normalize", kind, "*.input.json"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, in := range inputs {
+		b, err := os.ReadFile(in)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	for _, s := range extra {
+		f.Add([]byte(s))
+	}
+}
+
+// fuzzNormalize checks what must hold for any input: no panic, a valid JSON
+// object with event.original, errors reported the same way in the Document
+// and in the Source, no empty values, and a Document that does not change
+// when the Normalizer is reused.
+func fuzzNormalize(t *testing.T, kind string, raw []byte) {
+	n := NewNormalizer(testOptions())
+	var first []byte
+	for round := 0; round < 2; round++ { // the second round reuses the buffers
+		doc := normalizeKind(n, kind, raw)
+		if round == 0 {
+			first = doc.Source
+		} else if string(first) != string(doc.Source) {
+			t.Fatalf("the second round differs:\n%s\n%s", first, doc.Source)
+		}
+		if doc.View != "indicators" || doc.Dataset != DatasetIndicator {
+			t.Fatalf("view %q dataset %q", doc.View, doc.Dataset)
+		}
+		var src map[string]any
+		if err := json.Unmarshal(doc.Source, &src); err != nil {
+			t.Fatalf("Source is not a JSON object: %v\n%q", err, doc.Source)
+		}
+		event, _ := src["event"].(map[string]any)
+		if len(raw) > 0 && utf8.Valid(raw) && event["original"] != string(raw) {
+			t.Fatalf("event.original = %q, want %q", event["original"], raw)
+		}
+		_, hasErr := src["error"]
+		if hasErr != (doc.Error != "") {
+			t.Fatalf("Error %q but error field present = %v", doc.Error, hasErr)
+		}
+		if doc.Error != "" && event["kind"] != kindError {
+			t.Fatalf("error document with event.kind %v", event["kind"])
+		}
+		if !doc.ExpiresAt.IsZero() && doc.Timestamp.IsZero() {
+			t.Fatalf("expires %v without a timestamp", doc.ExpiresAt)
+		}
+		checkNoEmpty(t, "", src)
+	}
+}
+
+func FuzzNormalizeIndicator(f *testing.F) {
+	addSeeds(f, "indicator",
+		`{}`, `null`, `{"type":"Address","ip":"::ffff:1.2.3.4%eth0"}`,
+		`{"type":"CIDR","Block":{"a":1},"AS Number":12,"confidence":1e400}`,
+		`{"associatedGroups":{"data":[{"createdBy":"x","assignments":{"data":[{"user":5},7]},"attributes":{"data":{}}},null,3]}}`,
+		`{"associatedIndicators":{"data":[{"location":[{"location":1}],"Block":{"Key Name":{"":null}},"a.b":{"c":[]}}]}}`,
+		`{"securityLabels":{"data":[{"name":5},{"name":"TLP:"},"TLP:RED"]},"tags":{"data":[{"techniqueId":1,"name":{},"platforms":{"data":[{},null,2]},"tactics":{"count":1}}]}}`,
+		`{"summary":{"a":1},"type":7,"md5":1,"address":"@","lastModified":"2024-01-01T00:00:00+14:00","id":-0}`,
+		`{"":"","\u0000":[],"attributes":{"data":[{"createdBy":{"firstName":3.5e10,"x.y":1}}]}}`,
+	)
+	f.Fuzz(func(t *testing.T, raw []byte) { fuzzNormalize(t, "indicator", raw) })
+}
+
+func FuzzNormalizeDeleted(f *testing.F) {
+	addSeeds(f, "deleted",
+		`{}`, `[]`, `{"summary":1,"type":"Address","dateAdded":"x"}`, `{"summary":"10.0.0.0/8","type":"CIDR","ownerName":{}}`,
+	)
+	f.Fuzz(func(t *testing.T, raw []byte) { fuzzNormalize(t, "deleted", raw) })
+}
+
+// FuzzParsePage checks that no body makes the page parser panic, and that
+// the records of a page it accepts are each valid JSON.
+func FuzzParsePage(f *testing.F) {
+	for _, s := range []string{
+		`{"data":[],"status":"Success"}`, `{"data":[{"id":1},2,"x"],"next":"http://h/a?b=c"}`,
+		`{"status":"Error","message":"m"}`, `{"data":null}`, `[]`, ``, `{"data":[{"a":"]}\\"["}]}`,
+		`{"next":"\ud800","data":[[[[]]]]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		p, err := parsePage(body)
+		if err != nil {
+			return
+		}
+		for i, r := range p.Records {
+			if !json.Valid(r) {
+				t.Fatalf("record %d is not valid JSON: %q", i, r)
+			}
+		}
+	})
+}

@@ -17,18 +17,34 @@ CREATE INDEX raw_segments_dataset ON raw_segments (dataset, ingested_at);
 -- A row whose expires_at has passed is no longer in the view; it stays as a
 -- tombstone until the retention has also passed, so that an older copy of
 -- the same record cannot bring it back.
+--
+-- A rowid table with a separate unique index, not a WITHOUT ROWID table
+-- clustered on the key: documents are 1 to 3 KB, so a clustered table keeps
+-- only two or three of them per page, spills most into overflow pages, and
+-- every write of a page of random keys rewrites nearly every leaf. Here new
+-- rows are appended, and only the small (view, dataset, key) index entries
+-- land at random places.
 CREATE TABLE live (
+    id         INTEGER PRIMARY KEY,
     view       TEXT    NOT NULL,
     dataset    TEXT    NOT NULL,
     key        TEXT    NOT NULL,
-    type       TEXT    NOT NULL,
-    ts         INTEGER NOT NULL, -- @timestamp, Unix milliseconds
-    expires_at INTEGER NOT NULL, -- Unix milliseconds
-    updated_at INTEGER NOT NULL, -- when this row was last written
-    doc        BLOB    NOT NULL, -- the ECS document (JSON)
-    PRIMARY KEY (view, dataset, key)
-) WITHOUT ROWID;
-CREATE INDEX live_expires ON live (expires_at);
+    -- The columns below are never NULL; the store binds no NULL. They have
+    -- no NOT NULL constraint because an upsert that updates a column with
+    -- one needs a statement journal (a copy of every page it touches).
+    type       TEXT,
+    ts         INTEGER, -- @timestamp, Unix milliseconds
+    expires_at INTEGER, -- Unix milliseconds
+    updated_at INTEGER, -- when this row was last written
+    doc        BLOB,    -- the ECS document (JSON)
+    UNIQUE (view, dataset, key)
+);
+-- Prune finds expired rows by the day they expire (Unix milliseconds / 86400000).
+-- Within a day, entries sort by rowid, so new rows land at the end of their
+-- day's run: a page of documents whose expiry dates are spread over months
+-- touches a few dozen index pages, where an index on expires_at itself would
+-- put nearly every row on a page of its own.
+CREATE INDEX live_expires_day ON live (expires_at / 86400000);
 
 -- Collector cursors, written in the same transaction as the page they cover.
 CREATE TABLE cursors (

@@ -122,7 +122,7 @@ func (a *app) checkSources(only string) error {
 		return usageError("no source %q (%s; known sources: %s)", only, known, threatcommand.SourceName+", "+threatconnect.SourceName)
 	}
 	if len(names) == 0 {
-		return fmt.Errorf("no source is configured: add a sources.%s block to the configuration", threatcommand.SourceName)
+		return fmt.Errorf("no source is configured: add a sources.%s or sources.%s block to the configuration", threatcommand.SourceName, threatconnect.SourceName)
 	}
 	return nil
 }

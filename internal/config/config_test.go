@@ -206,3 +206,16 @@ func TestReadOnlyNeedsNoCredentials(t *testing.T) {
 		t.Fatalf("read-only load of an unknown key: %v", err)
 	}
 }
+
+// TestExamplesLoad keeps the shipped example configurations valid.
+func TestExamplesLoad(t *testing.T) {
+	for _, f := range []string{"../../examples/vigil.yaml"} {
+		cfg, err := config.LoadFile(f, func(string) string { return "set-in-env" })
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if len(cfg.Warnings) != 0 {
+			t.Errorf("%s: warnings %v", f, cfg.Warnings)
+		}
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/valyala/fastjson"
 
 	"github.com/vigil-ti/vigil"
+	"github.com/vigil-ti/vigil/internal/ecs/ecstest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/normalize")
@@ -282,7 +283,7 @@ func TestNormalizeGolden(t *testing.T) {
 				t.Fatalf("%v (run go test -run TestNormalizeGolden -update to create it)", err)
 			}
 			if !bytes.Equal(got, want) {
-				for _, d := range diffJSON("", decodeSource(t, want), decodeSource(t, got)) {
+				for _, d := range ecstest.Diff(ecstest.Decode(t, want), ecstest.Decode(t, got)) {
 					t.Error(d)
 				}
 				t.Errorf("output differs from %s (rerun with -update after checking)", golden)
@@ -336,34 +337,8 @@ func checkInvariants(t *testing.T, input []byte, doc vigil.Document) {
 	if _, ok := src["labels"]; ok {
 		t.Errorf("labels written: %v", src["labels"])
 	}
-	checkNoEmpty(t, "", src)
-}
-
-// checkNoEmpty asserts that no null, "", {} or [] is left anywhere, as
-// Elastic's clean-up script guarantees.
-func checkNoEmpty(t *testing.T, path string, v any) {
-	t.Helper()
-	switch x := v.(type) {
-	case nil:
-		t.Errorf("%s is null", path)
-	case string:
-		if x == "" {
-			t.Errorf("%s is an empty string", path)
-		}
-	case map[string]any:
-		if len(x) == 0 {
-			t.Errorf("%s is an empty object", path)
-		}
-		for k, e := range x {
-			checkNoEmpty(t, path+"."+k, e)
-		}
-	case []any:
-		if len(x) == 0 {
-			t.Errorf("%s is an empty list", path)
-		}
-		for i, e := range x {
-			checkNoEmpty(t, path+"["+string(rune('0'+i%10))+"]", e)
-		}
+	for _, e := range ecstest.Empties(src) {
+		t.Error(e)
 	}
 }
 
@@ -393,7 +368,7 @@ func TestNormalizeDatasetOmitted(t *testing.T) {
 	if doc.Dataset != DatasetIOC {
 		t.Errorf("Dataset = %q, want the default %q", doc.Dataset, DatasetIOC)
 	}
-	src := decodeSource(t, doc.Source)
+	src := ecstest.Decode(t, doc.Source)
 	event := src["event"].(map[string]any)
 	for _, f := range []string{"dataset", "ingested"} {
 		if _, ok := event[f]; ok {

@@ -2,18 +2,14 @@ package threatconnect
 
 import (
 	"bufio"
-	"bytes"
-	"encoding/json"
-	"fmt"
-	"math/big"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/vigil-ti/vigil"
+	"github.com/vigil-ti/vigil/internal/ecs/ecstest"
 )
 
 // referenceDir holds Elastic's pipeline tests and sample event for
@@ -21,93 +17,11 @@ import (
 // place, never copied into the project.
 const referenceDir = "../../../shared/reference/threatconnect"
 
-func referencePath(t *testing.T, name string) string {
-	t.Helper()
-	dir, err := filepath.Abs(referenceDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("Elastic reference fixtures not found: looked in %s (%s relative to the package folder): %v", dir, referenceDir, err)
-	}
-	return filepath.Join(dir, name)
-}
-
-func readJSON(t *testing.T, path string, v any) {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	if err := dec.Decode(v); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-}
-
-// decodeSource parses a document's Source for comparison.
-func decodeSource(t *testing.T, src []byte) map[string]any {
-	t.Helper()
-	dec := json.NewDecoder(bytes.NewReader(src))
-	dec.UseNumber()
-	var m map[string]any
-	if err := dec.Decode(&m); err != nil {
-		t.Fatalf("Source is not a JSON object: %v\n%s", err, src)
-	}
-	return m
-}
-
-// getPath returns the value at a dotted path of a decoded document.
-func getPath(m map[string]any, path string) (any, bool) {
-	head, rest, nested := strings.Cut(path, ".")
-	v, ok := m[head]
-	if !ok || !nested {
-		return v, ok
-	}
-	sub, ok := v.(map[string]any)
-	if !ok {
-		return nil, false
-	}
-	return getPath(sub, rest)
-}
-
-// setPath sets the value at a dotted path, creating objects on the way.
-func setPath(m map[string]any, path string, v any) {
-	head, rest, nested := strings.Cut(path, ".")
-	if !nested {
-		m[head] = v
-		return
-	}
-	sub, ok := m[head].(map[string]any)
-	if !ok {
-		sub = map[string]any{}
-		m[head] = sub
-	}
-	setPath(sub, rest, v)
-}
-
-// dropPath removes a dotted path from a decoded document, and the objects
-// that become empty.
-func dropPath(m map[string]any, path string) {
-	head, rest, nested := strings.Cut(path, ".")
-	if !nested {
-		delete(m, head)
-		return
-	}
-	if sub, ok := m[head].(map[string]any); ok {
-		dropPath(sub, rest)
-		if len(sub) == 0 {
-			delete(m, head)
-		}
-	}
-}
-
 // lowerPath lowercases the string (or the strings of the list) at path.
 func lowerPath(m map[string]any, path string) {
-	switch v, _ := getPath(m, path); v := v.(type) {
+	switch v, _ := ecstest.Get(m, path); v := v.(type) {
 	case string:
-		setPath(m, path, strings.ToLower(v))
+		ecstest.Set(m, path, strings.ToLower(v))
 	case []any:
 		for i, e := range v {
 			if s, ok := e.(string); ok {
@@ -115,88 +29,6 @@ func lowerPath(m map[string]any, path string) {
 			}
 		}
 	}
-}
-
-// diffJSON lists the differences between two decoded JSON values by field
-// path. Numbers are compared by value, so 3 equals 3.0.
-func diffJSON(path string, want, got any) []string {
-	switch w := want.(type) {
-	case map[string]any:
-		g, ok := got.(map[string]any)
-		if !ok {
-			return []string{fmt.Sprintf("%s: want object, got %s", orRoot(path), show(got))}
-		}
-		keys := make([]string, 0, len(w)+len(g))
-		for k := range w {
-			keys = append(keys, k)
-		}
-		for k := range g {
-			if _, ok := w[k]; !ok {
-				keys = append(keys, k)
-			}
-		}
-		sort.Strings(keys)
-		var out []string
-		for _, k := range keys {
-			p := k
-			if path != "" {
-				p = path + "." + k
-			}
-			wv, wok := w[k]
-			gv, gok := g[k]
-			switch {
-			case !gok:
-				out = append(out, fmt.Sprintf("%s: missing, want %s", p, show(wv)))
-			case !wok:
-				out = append(out, fmt.Sprintf("%s: unexpected %s", p, show(gv)))
-			default:
-				out = append(out, diffJSON(p, wv, gv)...)
-			}
-		}
-		return out
-	case []any:
-		g, ok := got.([]any)
-		if !ok || len(g) != len(w) {
-			return []string{fmt.Sprintf("%s: want %s, got %s", orRoot(path), show(want), show(got))}
-		}
-		var out []string
-		for i := range w {
-			out = append(out, diffJSON(fmt.Sprintf("%s[%d]", path, i), w[i], g[i])...)
-		}
-		return out
-	case json.Number:
-		g, ok := got.(json.Number)
-		if !ok || !sameNumber(w, g) {
-			return []string{fmt.Sprintf("%s: want %s, got %s", orRoot(path), show(want), show(got))}
-		}
-		return nil
-	default:
-		if want != got {
-			return []string{fmt.Sprintf("%s: want %s, got %s", orRoot(path), show(want), show(got))}
-		}
-		return nil
-	}
-}
-
-func orRoot(path string) string {
-	if path == "" {
-		return "(document)"
-	}
-	return path
-}
-
-func sameNumber(a, b json.Number) bool {
-	x, _, err1 := big.ParseFloat(string(a), 10, 200, big.ToNearestEven)
-	y, _, err2 := big.ParseFloat(string(b), 10, 200, big.ToNearestEven)
-	return err1 == nil && err2 == nil && x.Cmp(y) == 0
-}
-
-func show(v any) string {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Sprint(v)
-	}
-	return string(b)
 }
 
 // Ingest-time fields, which a pipeline test cannot match.
@@ -217,7 +49,7 @@ var hashPaths = []string{
 // hashes lowercased, and threat.technique.name added to the older of the
 // two files, which predates it (its README says so).
 func TestConformanceElasticPipeline(t *testing.T) {
-	expectedFiles, err := filepath.Glob(filepath.Join(referencePath(t, ""), "*-expected.json"))
+	expectedFiles, err := filepath.Glob(filepath.Join(ecstest.ReferencePath(t, referenceDir, ""), "*-expected.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +61,7 @@ func TestConformanceElasticPipeline(t *testing.T) {
 		// The older file predates threat.technique.name.
 		addTechniques := input == "test-indicator.log"
 		t.Run(strings.TrimSuffix(input, ".log"), func(t *testing.T) {
-			f, err := os.Open(referencePath(t, input))
+			f, err := os.Open(ecstest.ReferencePath(t, referenceDir, input))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -248,7 +80,7 @@ func TestConformanceElasticPipeline(t *testing.T) {
 			var exp struct {
 				Expected []map[string]any `json:"expected"`
 			}
-			readJSON(t, path, &exp)
+			ecstest.ReadJSON(t, path, &exp)
 			if len(lines) == 0 || len(lines) != len(exp.Expected) {
 				t.Fatalf("%d input lines, %d expected documents", len(lines), len(exp.Expected))
 			}
@@ -263,22 +95,22 @@ func TestConformanceElasticPipeline(t *testing.T) {
 				if doc.View != vigil.ViewIndicators || doc.Key == "" || doc.Timestamp.IsZero() {
 					t.Errorf("line %d: view %q, key %q, timestamp %v", i, doc.View, doc.Key, doc.Timestamp)
 				}
-				got := decodeSource(t, doc.Source)
+				got := ecstest.Decode(t, doc.Source)
 				want := exp.Expected[i]
 				for _, p := range hashPaths {
 					lowerPath(want, p)
 				}
 				if addTechniques {
-					if _, ok := getPath(want, "threat.technique.name"); ok {
+					if _, ok := ecstest.Get(want, "threat.technique.name"); ok {
 						t.Fatal("the older expected file has threat.technique.name now: drop addTechniques")
 					}
-					setPath(want, "threat.technique.name", []any{"userexecution:maliciouslink"})
+					ecstest.Set(want, "threat.technique.name", []any{"userexecution:maliciouslink"})
 				}
 				for _, p := range pipelineIgnored {
-					dropPath(got, p)
-					dropPath(want, p)
+					ecstest.Drop(got, p)
+					ecstest.Drop(want, p)
 				}
-				for _, d := range diffJSON("", want, got) {
+				for _, d := range ecstest.Diff(want, got) {
 					t.Errorf("line %d: %s", i, d)
 				}
 			}
@@ -293,8 +125,8 @@ func TestConformanceElasticPipeline(t *testing.T) {
 // 2.x hashes): the expiry above all.
 func TestConformanceSampleEvent(t *testing.T) {
 	var want map[string]any
-	readJSON(t, referencePath(t, "sample_event.json"), &want)
-	original, _ := getPath(want, "event.original")
+	ecstest.ReadJSON(t, ecstest.ReferencePath(t, referenceDir, "sample_event.json"), &want)
+	original, _ := ecstest.Get(want, "event.original")
 	s, _ := original.(string)
 	if s == "" {
 		t.Fatal("sample has no event.original")
@@ -311,7 +143,7 @@ func TestConformanceSampleEvent(t *testing.T) {
 	if want := time.Date(2024, 3, 4, 6, 38, 53, 0, time.UTC); !doc.ExpiresAt.Equal(want) {
 		t.Errorf("ExpiresAt = %v, want %v", doc.ExpiresAt, want)
 	}
-	got := decodeSource(t, doc.Source)
+	got := ecstest.Decode(t, doc.Source)
 	for _, p := range []string{
 		"@timestamp", "event.dataset", "event.category", "event.kind", "event.type", "event.ingested", "tags",
 		"os.family", "related.user", "threat.indicator.email.address", "threat.indicator.marking.tlp",
@@ -323,14 +155,14 @@ func TestConformanceSampleEvent(t *testing.T) {
 		"threat_connect.indicator.owner", "threat_connect.indicator.private_flag", "threat_connect.indicator.summary",
 		"threat_connect.indicator.type", "threat_connect.indicator.web_link",
 	} {
-		w, wok := getPath(want, p)
-		g, gok := getPath(got, p)
+		w, wok := ecstest.Get(want, p)
+		g, gok := ecstest.Get(got, p)
 		if !wok || !gok {
 			t.Errorf("%s: in the sample %v, in vigil's document %v", p, wok, gok)
 			continue
 		}
-		for _, d := range diffJSON(p, w, g) {
-			t.Error(d)
+		for _, d := range ecstest.Diff(w, g) {
+			t.Error(p + ": " + d)
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/valyala/fastjson"
 
 	"github.com/vigil-ti/vigil"
+	"github.com/vigil-ti/vigil/internal/ecs/ecstest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/normalize")
@@ -227,7 +228,7 @@ func TestNormalizeGolden(t *testing.T) {
 				t.Fatalf("%v (run go test -run TestNormalizeGolden -update to create it)", err)
 			}
 			if !bytes.Equal(got, want) {
-				for _, d := range diffJSON("", decodeSource(t, want), decodeSource(t, got)) {
+				for _, d := range ecstest.Diff(ecstest.Decode(t, want), ecstest.Decode(t, got)) {
 					t.Error(d)
 				}
 				t.Errorf("output differs from %s (rerun with -update after checking)", golden)
@@ -256,7 +257,7 @@ func checkInvariants(t *testing.T, input []byte, doc vigil.Document) {
 	if len(input) > 0 && event["original"] != string(input) {
 		t.Errorf("event.original = %q, want the raw record", event["original"])
 	}
-	if v, _ := getPath(src, "threat.indicator.provider"); v != provider {
+	if v, _ := ecstest.Get(src, "threat.indicator.provider"); v != provider {
 		t.Errorf("threat.indicator.provider = %v", v)
 	}
 	tags, _ := src["tags"].([]any)
@@ -278,45 +279,19 @@ func checkInvariants(t *testing.T, input []byte, doc vigil.Document) {
 		t.Errorf("event.kind %v", event["kind"])
 	}
 	if doc.Key != "" {
-		if id, _ := getPath(src, "event.id"); id != doc.Key {
+		if id, _ := ecstest.Get(src, "event.id"); id != doc.Key {
 			t.Errorf("event.id %v, Key %q", id, doc.Key)
 		}
 	}
-	if typ, ok := getPath(src, "threat.indicator.type"); doc.Type != "" {
+	if typ, ok := ecstest.Get(src, "threat.indicator.type"); doc.Type != "" {
 		if s, isList := typ.([]any); !(ok && (typ == doc.Type || isList && len(s) == 1 && s[0] == doc.Type)) {
 			t.Errorf("threat.indicator.type %v, Type %q", typ, doc.Type)
 		}
 	} else if ok {
 		t.Errorf("threat.indicator.type %v without Type", typ)
 	}
-	checkNoEmpty(t, "", src)
-}
-
-// checkNoEmpty fails on null, "", {} and [] anywhere, which Elastic's
-// clean-up removes.
-func checkNoEmpty(t *testing.T, path string, v any) {
-	t.Helper()
-	switch v := v.(type) {
-	case nil:
-		t.Errorf("%s is null", orRoot(path))
-	case string:
-		if v == "" {
-			t.Errorf("%s is an empty string", orRoot(path))
-		}
-	case map[string]any:
-		if len(v) == 0 {
-			t.Errorf("%s is an empty object", orRoot(path))
-		}
-		for k, e := range v {
-			checkNoEmpty(t, path+"."+k, e)
-		}
-	case []any:
-		if len(v) == 0 {
-			t.Errorf("%s is an empty list", orRoot(path))
-		}
-		for _, e := range v {
-			checkNoEmpty(t, path+"[]", e)
-		}
+	for _, e := range ecstest.Empties(src) {
+		t.Error(e)
 	}
 }
 

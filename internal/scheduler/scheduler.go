@@ -44,7 +44,7 @@ func key(source, dataset string) string { return source + "/" + dataset }
 func (s *Scheduler) Statuses() []Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []Status
+	out := []Status{}
 	for _, c := range s.Collectors {
 		for _, ds := range c.Datasets() {
 			if st, ok := s.status[key(c.Name(), ds)]; ok {

@@ -1,0 +1,252 @@
+package matcher
+
+import (
+	"net/netip"
+	"strings"
+	"time"
+	"unsafe"
+)
+
+// Index is an immutable set of indicators, safe for concurrent use. A nil
+// *Index is empty.
+//
+// Every Match method appends to dst the Refs of the indicators whose value
+// matches and that are unexpired at now (ExpiresAt after now), and returns
+// the extended slice. Refs of one value come in the order they were added.
+type Index struct {
+	t        *tables
+	rejected int
+}
+
+// b2s views b as a string; the string must not outlive b's next change.
+func b2s(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// MatchIP appends the Refs of every indicator whose value contains ip: an
+// equal host address first, then the CIDR ranges that contain it, longest
+// prefix first. Every containing range is reported, not just the longest,
+// since each is an indicator of its own. IPv4-mapped IPv6 addresses match
+// as IPv4; IPv6 ranges shorter than /96 do not contain IPv4 addresses. The
+// zone is ignored.
+func (x *Index) MatchIP(dst []uint32, ip netip.Addr, now time.Time) []uint32 {
+	if x == nil || !ip.IsValid() {
+		return dst
+	}
+	ip = ip.WithZone("").Unmap()
+	n := nowNanos(now)
+	if ip.Is4() {
+		dst = x.t.ipv4.match(dst, ipv4Key(ip), n)
+	} else {
+		dst = x.t.ipv6.match(dst, ip.As16(), n)
+	}
+	return x.t.cidr.match(dst, ip, n)
+}
+
+// MatchIPString is MatchIP for an address in text form; a value that is
+// not an IP address matches nothing.
+func (x *Index) MatchIPString(dst []uint32, ip string, now time.Time) []uint32 {
+	a, ok := parseAddr(trimSpace(ip))
+	if !ok {
+		return dst
+	}
+	return x.MatchIP(dst, a, now)
+}
+
+// MatchHash appends the Refs of the file indicators with hash h, compared
+// in normal form (see NormalizeHash). Hex digests of every length match
+// whatever the ECS field they came from.
+func (x *Index) MatchHash(dst []uint32, h string, now time.Time) []uint32 {
+	if x == nil {
+		return dst
+	}
+	h = trimSpace(h)
+	n := nowNanos(now)
+	t := x.t
+	var k [64]byte
+	if decodeHex(k[:], h) {
+		switch len(h) {
+		case 32:
+			return t.md5.match(dst, [16]byte(k[:16]), n)
+		case 40:
+			return t.sha1.match(dst, [20]byte(k[:20]), n)
+		case 64:
+			return t.sha256.match(dst, [32]byte(k[:32]), n)
+		case 96:
+			return t.sha384.match(dst, [48]byte(k[:48]), n)
+		default:
+			return t.sha512.match(dst, k, n)
+		}
+	}
+	if len(t.hash.ids) == 0 {
+		return dst
+	}
+	var buf [normBufSize]byte
+	return t.hash.match(dst, b2s(appendHash(buf[:0], h)), n)
+}
+
+// MatchDomain appends the Refs of the domain indicators equal to d, in
+// normal form (see NormalizeDomain). With subdomains, it also appends those
+// of every parent domain, most specific first: "a.b.evil.example" then
+// matches an indicator "evil.example" (and one "example", should a feed
+// list a bare top-level domain).
+func (x *Index) MatchDomain(dst []uint32, d string, subdomains bool, now time.Time) []uint32 {
+	if x == nil {
+		return dst
+	}
+	var buf [normBufSize]byte
+	v := b2s(appendDomain(buf[:0], d))
+	if v == "" {
+		return dst
+	}
+	n := nowNanos(now)
+	t := &x.t.domain
+	dst = t.match(dst, v, n)
+	if !subdomains {
+		return dst
+	}
+	mask := x.t.domainLabels
+	labels := strings.Count(v, ".") + 1
+	for {
+		i := strings.IndexByte(v, '.')
+		if i < 0 {
+			break
+		}
+		v = v[i+1:]
+		labels--
+		if mask&(1<<min(labels, 63)) != 0 && v != "" {
+			dst = t.match(dst, v, n)
+		}
+	}
+	return dst
+}
+
+// MatchURL appends the Refs of the URL indicators equal to u in normal form
+// (see NormalizeURL), exact matches first. A value without a scheme, as
+// feeds write web URLs, stands for the same URL under http and https:
+// "http://evil.example/a" and "https://evil.example/a" match an indicator
+// "evil.example/a", and "evil.example/a" matches indicators
+// "http://evil.example/a" and "https://evil.example/a".
+func (x *Index) MatchURL(dst []uint32, u string, now time.Time) []uint32 {
+	if x == nil {
+		return dst
+	}
+	t := &x.t.url
+	if len(t.ids) == 0 {
+		return dst
+	}
+	n := nowNanos(now)
+	var buf, alt, out [normBufSize]byte
+	b, class := appendURL(buf[:0], u)
+	if len(b) == 0 {
+		return dst
+	}
+	v := b2s(b)
+	dst = t.match(dst, v, n)
+	switch class {
+	case urlScheme:
+		if x.t.urlBare == 0 {
+			return dst
+		}
+		var rest string
+		if r, ok := strings.CutPrefix(v, "http://"); ok {
+			rest = r
+		} else if r, ok := strings.CutPrefix(v, "https://"); ok {
+			rest = r
+		} else {
+			return dst
+		}
+		a, _ := appendURL(alt[:0], rest)
+		if w := b2s(a); w != v {
+			dst = t.match(dst, w, n)
+		}
+	case urlNoScheme:
+		for _, scheme := range [...]string{"http://", "https://"} {
+			// The normal form of scheme+v; v's authority has already lost
+			// the ports that are defaults without a scheme.
+			a := append(alt[:0], scheme...)
+			a = append(a, v...)
+			w, _ := appendURL(out[:0], b2s(a))
+			dst = t.match(dst, b2s(w), n)
+		}
+	}
+	return dst
+}
+
+// MatchEmail appends the Refs of the e-mail indicators equal to e in normal
+// form (see NormalizeEmail).
+func (x *Index) MatchEmail(dst []uint32, e string, now time.Time) []uint32 {
+	if x == nil {
+		return dst
+	}
+	var buf [normBufSize]byte
+	return x.t.email.match(dst, b2s(appendEmail(buf[:0], e)), nowNanos(now))
+}
+
+// MatchRegistry appends the Refs of the registry indicators equal to p in
+// normal form (see NormalizeRegistryPath): without regard to case, and with
+// a hive's short and full names equal.
+func (x *Index) MatchRegistry(dst []uint32, p string, now time.Time) []uint32 {
+	if x == nil {
+		return dst
+	}
+	var buf [normBufSize]byte
+	return x.t.reg.match(dst, b2s(appendRegistry(buf[:0], p)), nowNanos(now))
+}
+
+// MatchCVE appends the Refs of the vulnerabilities with CVE id id, in
+// normal form (see NormalizeCVE).
+func (x *Index) MatchCVE(dst []uint32, id string, now time.Time) []uint32 {
+	if x == nil {
+		return dst
+	}
+	var buf [normBufSize]byte
+	return x.t.cve.match(dst, b2s(appendCVE(buf[:0], id)), nowNanos(now))
+}
+
+// KindStats counts one kind of value.
+type KindStats struct {
+	Indicators int   // indicators (records), expired ones included
+	Values     int   // distinct values
+	Bytes      int64 // approximate heap bytes
+}
+
+// Stats describes an Index.
+type Stats struct {
+	Kinds [NumKinds]KindStats
+	Total KindStats
+	// Rejected counts the values the Builder refused and the documents it
+	// could not read (AddDocument).
+	Rejected int
+}
+
+// Stats returns the counts per kind and the approximate heap size. Map and
+// bart sizes are estimated from their lengths; the benchmarks measure the
+// real figure.
+func (x *Index) Stats() Stats {
+	var s Stats
+	if x == nil {
+		return s
+	}
+	t := x.t
+	s.Rejected = x.rejected
+	s.Kinds[KindIPv4] = t.ipv4.stats()
+	s.Kinds[KindIPv6] = t.ipv6.stats()
+	s.Kinds[KindCIDR] = t.cidr.stats()
+	for _, h := range []KindStats{t.md5.stats(), t.sha1.stats(), t.sha256.stats(), t.sha384.stats(), t.sha512.stats(), t.hash.stats()} {
+		s.Kinds[KindHash].add(h)
+	}
+	s.Kinds[KindDomain] = t.domain.stats()
+	s.Kinds[KindURL] = t.url.stats()
+	s.Kinds[KindEmail] = t.email.stats()
+	s.Kinds[KindRegistry] = t.reg.stats()
+	s.Kinds[KindCVE] = t.cve.stats()
+	for _, k := range s.Kinds {
+		s.Total.add(k)
+	}
+	return s
+}
+
+func (s *KindStats) add(o KindStats) {
+	s.Indicators += o.Indicators
+	s.Values += o.Values
+	s.Bytes += o.Bytes
+}

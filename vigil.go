@@ -9,7 +9,9 @@ package vigil
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"time"
 )
@@ -193,3 +195,29 @@ var ErrStopped = errors.New("stopped before the window was complete; the next pu
 // configured credentials. A source that returns it is stopped until its
 // configuration is fixed.
 var ErrCredentials = errors.New("credentials rejected")
+
+// WritePage writes docs with the collector's cursor (encoded as JSON) as one
+// page of res's source and dataset, adds what was written to res, and
+// reports progress when progress is not nil. Every collector writes its
+// pages through it.
+func WritePage(ctx context.Context, s Store, res *PullResult, docs []Document, cursor any, progress func(Progress)) error {
+	state, err := json.Marshal(cursor)
+	if err != nil {
+		return fmt.Errorf("%s: encode cursor: %w", res.Source, err)
+	}
+	st, err := s.WritePage(ctx, Page{Source: res.Source, Dataset: res.Dataset, Docs: docs, Cursor: state})
+	if err != nil {
+		return err
+	}
+	res.Raw += st.Raw
+	res.Live += st.Live
+	res.Stale += st.Stale
+	res.Unkeyed += st.Unkeyed
+	res.Rejected += st.Rejected
+	res.Pages++
+	res.Records += len(docs)
+	if progress != nil {
+		progress(Progress{Source: res.Source, Dataset: res.Dataset, Pages: res.Pages, Records: res.Records})
+	}
+	return nil
+}

@@ -226,26 +226,8 @@ func closeWindow(cur *cursor, now time.Time) {
 }
 
 // writePage writes one page of documents with the cursor that follows it.
-func (c *Collector) writePage(ctx context.Context, dataset string, docs []vigil.Document, cur *cursor, res *Result) error {
-	state, err := json.Marshal(cur)
-	if err != nil {
-		return fmt.Errorf("threatcommand: encode cursor: %w", err)
-	}
-	st, err := c.Store.WritePage(ctx, vigil.Page{Source: SourceName, Dataset: dataset, Docs: docs, Cursor: state})
-	if err != nil {
-		return err
-	}
-	res.Raw += st.Raw
-	res.Live += st.Live
-	res.Stale += st.Stale
-	res.Unkeyed += st.Unkeyed
-	res.Rejected += st.Rejected
-	res.Pages++
-	res.Records += len(docs)
-	if c.Progress != nil {
-		c.Progress(vigil.Progress{Source: SourceName, Dataset: dataset, Pages: res.Pages, Records: res.Records})
-	}
-	return nil
+func (c *Collector) writePage(ctx context.Context, docs []vigil.Document, cur *cursor, res *Result) error {
+	return vigil.WritePage(ctx, c.Store, res, docs, cur, c.Progress)
 }
 
 func (c *Collector) normalizer(dataset string, ingested time.Time) (*Normalizer, func([]byte) vigil.Document) {
@@ -304,7 +286,7 @@ func (c *Collector) pullPaged(ctx context.Context, dataset string, set DatasetSe
 			}
 			w.Offset = page.NextOffset
 		}
-		if err := c.writePage(ctx, dataset, docs, cur, res); err != nil {
+		if err := c.writePage(ctx, docs, cur, res); err != nil {
 			return err
 		}
 		if cur.Open == nil {
@@ -371,7 +353,7 @@ func (c *Collector) pullAlerts(ctx context.Context, set DatasetSettings, cur *cu
 		if w.Done >= len(w.IDs) {
 			closeWindow(cur, ingested)
 		}
-		if err := c.writePage(ctx, DatasetAlert, docs, cur, res); err != nil {
+		if err := c.writePage(ctx, docs, cur, res); err != nil {
 			return err
 		}
 		if cur.Open == nil {

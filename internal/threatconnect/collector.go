@@ -338,25 +338,7 @@ func (c *Collector) pullDeleted(ctx context.Context, cur *cursor, res *vigil.Pul
 
 // writePage writes one page of documents with the cursor that follows it.
 func (c *Collector) writePage(ctx context.Context, docs []vigil.Document, cur *cursor, res *vigil.PullResult) error {
-	state, err := json.Marshal(cur)
-	if err != nil {
-		return fmt.Errorf("threatconnect: encode cursor: %w", err)
-	}
-	st, err := c.Store.WritePage(ctx, vigil.Page{Source: SourceName, Dataset: DatasetIndicator, Docs: docs, Cursor: state})
-	if err != nil {
-		return err
-	}
-	res.Raw += st.Raw
-	res.Live += st.Live
-	res.Stale += st.Stale
-	res.Unkeyed += st.Unkeyed
-	res.Rejected += st.Rejected
-	res.Pages++
-	res.Records += len(docs)
-	if c.Progress != nil {
-		c.Progress(vigil.Progress{Source: SourceName, Dataset: DatasetIndicator, Pages: res.Pages, Records: res.Records})
-	}
-	return nil
+	return vigil.WritePage(ctx, c.Store, res, docs, cur, c.Progress)
 }
 
 // Check verifies the credentials with one signed request, the owners list,

@@ -96,31 +96,10 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 }
 
 func parseBaseURL(s string) (*url.URL, error) {
-	const p = "threatcommand: sources.threatcommand.url"
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return nil, fmt.Errorf("%s is empty", p)
-	}
-	u, err := url.Parse(s)
+	u, err := httpx.ParseBaseURL(s, "sources.threatcommand.url", "https://api.intsights.com", "account_id and api_key")
 	if err != nil {
-		// url.Error repeats the input, which could hold a password.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return nil, fmt.Errorf("%s is not a valid URL: %v", p, err)
+		return nil, fmt.Errorf("threatcommand: %w", err)
 	}
-	switch {
-	case u.Scheme != "http" && u.Scheme != "https":
-		return nil, fmt.Errorf("%s must start with https:// or http:// (e.g. https://api.intsights.com)", p)
-	case u.Host == "" || u.Hostname() == "":
-		return nil, fmt.Errorf("%s has no host (e.g. https://api.intsights.com)", p)
-	case u.User != nil:
-		return nil, fmt.Errorf("%s must not contain credentials: set account_id and api_key instead", p)
-	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
-		return nil, fmt.Errorf("%s must not have a query or a fragment", p)
-	}
-	u.Path = strings.TrimRight(u.Path, "/")
 	u.RawPath = ""
 	return u, nil
 }

@@ -151,27 +151,9 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 
 func parseBaseURL(s string) (*url.URL, error) {
 	const p = "threatconnect: sources.threatconnect.url"
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return nil, fmt.Errorf("%s is empty", p)
-	}
-	u, err := url.Parse(s)
+	u, err := httpx.ParseBaseURL(s, "sources.threatconnect.url", "https://app.threatconnect.com", "access_id and secret_key")
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // url.Error repeats the input
-		}
-		return nil, fmt.Errorf("%s is not a valid URL: %v", p, err)
-	}
-	switch {
-	case u.Scheme != "http" && u.Scheme != "https":
-		return nil, fmt.Errorf("%s must start with https:// (e.g. https://app.threatconnect.com)", p)
-	case u.Host == "" || u.Hostname() == "":
-		return nil, fmt.Errorf("%s has no host (e.g. https://app.threatconnect.com)", p)
-	case u.User != nil:
-		return nil, fmt.Errorf("%s must not contain credentials: set access_id and secret_key instead", p)
-	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
-		return nil, fmt.Errorf("%s must not have a query or a fragment", p)
+		return nil, fmt.Errorf("threatconnect: %w", err)
 	}
 	path := strings.TrimRight(u.EscapedPath(), "/")
 	if !strings.HasSuffix(path, "/api") {

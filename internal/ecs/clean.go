@@ -83,7 +83,9 @@ func AppendClean(dst []byte, v *fastjson.Value) ([]byte, bool) {
 
 // Value sets path to the JSON value v cleaned as AppendClean does, and
 // reports whether anything was left to set.
-func (d *Doc) Value(path string, v *fastjson.Value) bool {
+func (d *Doc) Value(path string, v *fastjson.Value) bool { return d.value(key{s: path}, v) }
+
+func (d *Doc) value(k key, v *fastjson.Value) bool {
 	if v == nil {
 		return false
 	}
@@ -95,22 +97,30 @@ func (d *Doc) Value(path string, v *fastjson.Value) bool {
 		if len(b) == 0 {
 			return false
 		}
-		d.Str(path, b2s(b))
+		d.str(k, b2s(b))
 		return true
 	case fastjson.TypeTrue:
-		d.Bool(path, true)
+		d.bool(k, true)
 		return true
 	case fastjson.TypeFalse:
-		d.Bool(path, false)
+		d.bool(k, false)
 		return true
+	case fastjson.TypeArray:
+		if a, _ := v.Array(); len(a) == 0 {
+			return false // skip the work of writing the key to take it back
+		}
+	case fastjson.TypeObject:
+		if o, _ := v.Object(); o.Len() == 0 {
+			return false
+		}
 	}
 	saved := d.save()
-	start := d.begin(path)
+	start := d.begin(k)
 	var ok bool
 	if d.buf, ok = AppendClean(d.buf, v); !ok {
 		d.restore(saved)
 		return false
 	}
-	d.end(path, start)
+	d.end(k, start)
 	return true
 }

@@ -6,6 +6,7 @@
 package ecs
 
 import (
+	"encoding/binary"
 	"math/bits"
 	"slices"
 	"strconv"
@@ -36,6 +37,9 @@ const TimeLayoutSeconds = "2006-01-02T15:04:05Z"
 // comparePaths orders dotted paths: segment by segment) is much faster: the
 // document is then written as the fields come, and never sorted.
 //
+// Fields are named by dotted strings or by compiled Paths (see At), which
+// are faster; the two can be mixed.
+//
 // A Doc is reusable: Reset keeps its buffers. It is not safe for concurrent
 // use. Paths must stay valid until AppendJSON or Reset; values are copied
 // when they are added.
@@ -46,16 +50,55 @@ type Doc struct {
 	// the keys and braces sit between the values.
 	buf       []byte
 	streaming bool
-	depth     int  // objects open in buf while streaming
-	comma     bool // the next member written to buf needs a comma
+	depth     int // objects open in buf while streaming
 	keys      []sortKey
-	paths     []byte // arena for paths made by Join
-	stack     []string
+	order     []uint64
+	paths     []byte   // arena for paths made by Join
+	strPaths  []string // the dotted paths of fields, see field.path
+	reg       []*Path  // the Paths by id, loaded from the registry as needed
+	ranks     []int32  // their ranks, loaded with reg
+
+	// last is the id of the Path of the last field while streaming, or
+	// noField at the start and dottedField after a dotted path.
+	last int32
+	// trans caches, by Path id, the braces and keys written before the
+	// last field added at that Path and the Path before it: documents of
+	// one kind repeat the same transitions, which are then copied rather
+	// than worked out.
+	trans []transition
 }
 
+const (
+	noField     = -1
+	dottedField = -2
+)
+
+// transition is a cached streaming step from the Path numbered prev to
+// another: step[:n] is what it writes. Longer steps are not cached.
+type transition struct {
+	prev int32
+	n    int32
+	step [48]byte
+}
+
+// field is a field added to a Doc. It holds no pointers, so that recording
+// it costs no write barrier and the GC need not scan d.fields.
 type field struct {
-	path       string
+	path       int32 // the id of a Path, or ^i for the dotted d.strPaths[i]
 	start, end int32 // range of the encoded value in buf
+}
+
+// key names a field: a compiled Path, or the dotted s when p is nil.
+type key struct {
+	p *Path
+	s string
+}
+
+func (k key) dotted() string {
+	if k.p != nil {
+		return k.p.dotted
+	}
+	return k.s
 }
 
 // sortKey orders a field when the fields must be sorted: k packs the first
@@ -65,17 +108,36 @@ type field struct {
 type sortKey struct {
 	k    [3]uint64
 	idx  int32 // index in fields, also the insertion order
+	rank int32 // the rank of the field's Path (see pathTable), or -1
 	slow bool  // the path has a NUL byte in the packed part
 }
 
 // Reset empties d, keeping its memory.
 func (d *Doc) Reset() {
 	d.fields = d.fields[:0]
-	d.buf = append(d.buf[:0], '{')
+	d.buf = d.buf[:0]
+	d.buf = append(d.buf, '{')
 	d.streaming = true
+	d.last = noField
 	d.depth = 0
-	d.comma = false
 	d.paths = d.paths[:0]
+	d.strPaths = d.strPaths[:0]
+}
+
+// pathOf returns the dotted path of f.
+func (d *Doc) pathOf(f *field) string {
+	if f.path >= 0 {
+		return d.compiledPath(f.path).dotted
+	}
+	return d.strPaths[^f.path]
+}
+
+// keyOf returns the key of f.
+func (d *Doc) keyOf(f *field) key {
+	if f.path >= 0 {
+		return key{p: d.compiledPath(f.path)}
+	}
+	return key{s: d.strPaths[^f.path]}
 }
 
 // Len returns the number of fields added since the last Reset.
@@ -99,46 +161,90 @@ func (d *Doc) Join(prefix, key string) string {
 	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
-// begin starts the value of a new field at path: while streaming, it
-// writes the braces and keys that lead to it, or stops streaming if path
-// does not sort after the previous field. It returns where the value
-// starts in buf.
-func (d *Doc) begin(path string) int {
+// begin starts the value of a new field at k: while streaming, it writes
+// the braces and keys that lead to it, or stops streaming if k does not
+// sort after the previous field. It returns where the value starts in buf.
+func (d *Doc) begin(k key) int {
+	if p := k.p; p != nil && d.streaming && int(p.id) < len(d.trans) {
+		if t := &d.trans[p.id]; t.prev == d.last && t.n > 0 {
+			d.addArray(&t.step, int(t.n))
+			d.depth = int(p.depth)
+			return len(d.buf)
+		}
+	}
 	if len(d.buf) == 0 {
 		d.Reset() // a zero Doc
 	}
 	if !d.streaming {
 		return len(d.buf)
 	}
-	shared := 0 // parent segments path shares with the previous field
-	rest := path
-	if n := len(d.fields); n > 0 {
-		prev := d.fields[n-1].path
-		i := commonPrefix(prev, path)
-		// path must sort after prev and not lie under it.
+	n := len(d.fields)
+	if n == 0 {
+		return d.step(key{}, false, k)
+	}
+	prev := d.keyOf(&d.fields[n-1])
+	var after bool // k sorts after prev and neither lies under the other
+	if k.p != nil && prev.p != nil {
+		p, q := k.p, prev.p
+		shared := p.shared(q)
+		after = shared < len(p.segs) && shared < len(q.segs) && p.segs[shared] > q.segs[shared]
+	} else {
+		path, prev := k.dotted(), prev.dotted()
+		i := commonPrefix(path, prev)
 		switch {
-		case i == len(path):
-			d.streaming = false // path == prev, or path is a prefix of prev
-			return len(d.buf)
+		case i == len(path): // path == prev, or path is a prefix of prev
 		case i == len(prev):
-			if path[i] == '.' {
-				d.streaming = false // prev is a value and path under it
-				return len(d.buf)
-			}
-		case prev[i] != '.' && (path[i] == '.' || path[i] < prev[i]):
-			d.streaming = false
-			return len(d.buf)
-		}
-		// The shared segments end at the last '.' of the common prefix.
-		if j := lastDot(path[:i]); j >= 0 {
-			shared = countDots(path[:j+1])
-			rest = path[j+1:]
+			after = path[i] != '.' // prev is a value and path not under it
+		default:
+			after = prev[i] == '.' || path[i] != '.' && path[i] > prev[i]
 		}
 	}
-	for d.depth > shared {
-		d.buf = append(d.buf, '}')
-		d.depth--
-		d.comma = true
+	if !after {
+		d.streaming = false
+		return len(d.buf)
+	}
+	return d.step(prev, true, k)
+}
+
+// step writes the braces and keys from the field at prev, if any, to the
+// field at k, and caches them when it can.
+func (d *Doc) step(prev key, hasPrev bool, k key) int {
+	start := len(d.buf)
+	d.buf, d.depth = appendKeys(d.buf, d.depth, prev, hasPrev, k)
+	if k.p != nil && d.last != dottedField {
+		d.cacheTransition(k.p, d.buf[start:])
+	}
+	return len(d.buf)
+}
+
+// appendKeys appends to dst, in which depth objects are open after the
+// field at prev, if any, the braces and keys that lead to the field at k,
+// which sorts after prev, and returns dst and the objects then open.
+func appendKeys(dst []byte, depth int, prev key, hasPrev bool, k key) ([]byte, int) {
+	shared := 0 // parent segments k shares with prev
+	rest := k.dotted()
+	if hasPrev {
+		if k.p != nil && prev.p != nil {
+			shared = k.p.shared(prev.p)
+		} else {
+			// The shared segments end at the last '.' of the common prefix.
+			path := rest
+			if j := lastDot(path[:commonPrefix(path, prev.dotted())]); j >= 0 {
+				shared = countDots(path[:j+1])
+				rest = path[j+1:]
+			}
+		}
+	}
+	for depth > shared {
+		n := min(depth-shared, len(closers))
+		dst = append(dst, closers[:n]...)
+		depth -= n
+	}
+	if hasPrev {
+		dst = append(dst, ',')
+	}
+	if k.p != nil {
+		return append(dst, k.p.open[k.p.at[shared]:]...), int(k.p.depth)
 	}
 	plain := isPlain(rest)
 	for {
@@ -146,23 +252,82 @@ func (d *Doc) begin(path string) int {
 		if dot < 0 {
 			break
 		}
-		if d.comma {
-			d.buf = append(d.buf, ',')
-		}
-		d.buf = appendKey(d.buf, rest[:dot], plain)
-		d.buf = append(d.buf, ':', '{')
-		d.depth++
-		d.comma = false
+		dst = appendKey(dst, rest[:dot], plain)
+		dst = append(dst, ':', '{')
+		depth++
 		rest = rest[dot+1:]
 	}
-	if d.comma {
-		d.buf = append(d.buf, ',')
-	}
-	d.buf = appendKey(d.buf, rest, plain)
-	d.buf = append(d.buf, ':')
-	d.comma = true
-	return len(d.buf)
+	dst = appendKey(dst, rest, plain)
+	return append(dst, ':'), depth
 }
+
+// cacheTransition records that step was written before p, after d.last.
+func (d *Doc) cacheTransition(p *Path, step []byte) {
+	if int(p.id) >= len(d.trans) {
+		d.trans = append(d.trans, make([]transition, int(p.id)+1-len(d.trans))...)
+	}
+	t := &d.trans[p.id]
+	if len(step) > len(t.step) {
+		t.n = 0
+		return
+	}
+	t.prev, t.n = d.last, int32(copy(t.step[:], step))
+}
+
+// The writes to d.buf below avoid storing its pointer unless it grows:
+// while the GC marks, every pointer stored to the heap costs a write
+// barrier, and d.buf = append(d.buf, s...) or d.buf = f(d.buf) store it.
+// d.buf = d.buf[:n] stores only the length.
+
+// add appends s to d.buf.
+func (d *Doc) add(s string) {
+	n := len(d.buf)
+	if cap(d.buf)-n < len(s) {
+		d.buf = grow(d.buf, len(s))
+	}
+	d.buf = d.buf[:n+len(s)]
+	copy(d.buf[n:], s)
+}
+
+// addArray appends a[:n] to d.buf. It copies all of a with six word
+// moves rather than call memmove, whose branches on the varying lengths of
+// short copies mispredict.
+func (d *Doc) addArray(a *[48]byte, n int) {
+	w := len(d.buf)
+	if cap(d.buf)-w < len(a) {
+		d.buf = grow(d.buf, len(a))
+	}
+	dst := d.buf[w : w+len(a)]
+	le := binary.LittleEndian
+	x0, x1, x2 := le.Uint64(a[0:]), le.Uint64(a[8:]), le.Uint64(a[16:])
+	x3, x4, x5 := le.Uint64(a[24:]), le.Uint64(a[32:]), le.Uint64(a[40:])
+	le.PutUint64(dst[0:], x0)
+	le.PutUint64(dst[8:], x1)
+	le.PutUint64(dst[16:], x2)
+	le.PutUint64(dst[24:], x3)
+	le.PutUint64(dst[32:], x4)
+	le.PutUint64(dst[40:], x5)
+	d.buf = d.buf[:w+n]
+}
+
+// addString appends s to d.buf as a JSON string (see AppendString).
+func (d *Doc) addString(s string) {
+	n := len(d.buf)
+	if room := escapeRoom(s); cap(d.buf)-n < room {
+		d.buf = grow(d.buf, room)
+	}
+	w, i := escapeTo(d.buf[n+1:cap(d.buf)], s)
+	if i < len(s) {
+		d.buf = AppendString(d.buf, s) // many escapes: start again with room
+		return
+	}
+	d.buf = d.buf[:n+w+2]
+	d.buf[n] = '"'
+	d.buf[n+w+1] = '"'
+}
+
+// closers closes objects, a slice at a time.
+const closers = "}}}}}}}}}}}}}}}}"
 
 func lastDot(s string) int {
 	for i := len(s) - 1; i >= 0; i-- {
@@ -177,37 +342,50 @@ func lastDot(s string) int {
 type docState struct {
 	buf       int
 	depth     int
-	comma     bool
 	streaming bool
 }
 
 func (d *Doc) save() docState {
-	return docState{len(d.buf), d.depth, d.comma, d.streaming}
+	return docState{len(d.buf), d.depth, d.streaming}
 }
 
 func (d *Doc) restore(s docState) {
 	d.buf = d.buf[:s.buf]
-	d.depth, d.comma, d.streaming = s.depth, s.comma, s.streaming
+	d.depth, d.streaming = s.depth, s.streaming
 }
 
-// end records the field whose value is buf[start:].
-func (d *Doc) end(path string, start int) {
-	d.fields = append(d.fields, field{path: path, start: int32(start), end: int32(len(d.buf))})
+// end records the field at k whose value is buf[start:].
+func (d *Doc) end(k key, start int) {
+	id := int32(0)
+	if k.p != nil {
+		id = k.p.id
+		d.last = id
+	} else {
+		id = ^int32(len(d.strPaths))
+		d.strPaths = append(d.strPaths, k.s)
+		d.last = dottedField
+	}
+	d.fields = append(d.fields, field{path: id, start: int32(start), end: int32(len(d.buf))})
 }
 
 // Str sets path to the string s. An empty s is skipped.
 func (d *Doc) Str(path, s string) {
-	if s == "" {
-		return
+	if s != "" {
+		d.str(key{s: path}, s)
 	}
-	start := d.begin(path)
-	d.buf = AppendString(d.buf, s)
-	d.end(path, start)
+}
+
+func (d *Doc) str(k key, s string) {
+	start := d.begin(k)
+	d.addString(s)
+	d.end(k, start)
 }
 
 // Strs sets path to a list of strings. Empty strings are left out, and a
 // list with nothing left is skipped.
-func (d *Doc) Strs(path string, list []string) {
+func (d *Doc) Strs(path string, list []string) { d.strs(key{s: path}, list) }
+
+func (d *Doc) strs(k key, list []string) {
 	n := 0
 	for _, s := range list {
 		if s != "" {
@@ -217,7 +395,7 @@ func (d *Doc) Strs(path string, list []string) {
 	if n == 0 {
 		return
 	}
-	start := d.begin(path)
+	start := d.begin(k)
 	d.buf = append(d.buf, '[')
 	n = 0
 	for _, s := range list {
@@ -227,99 +405,176 @@ func (d *Doc) Strs(path string, list []string) {
 		if n > 0 {
 			d.buf = append(d.buf, ',')
 		}
-		d.buf = AppendString(d.buf, s)
+		d.addString(s)
 		n++
 	}
 	d.buf = append(d.buf, ']')
-	d.end(path, start)
+	d.end(k, start)
 }
 
 // Int sets path to the integer v.
-func (d *Doc) Int(path string, v int64) {
-	start := d.begin(path)
-	d.buf = strconv.AppendInt(d.buf, v, 10)
-	d.end(path, start)
+func (d *Doc) Int(path string, v int64) { d.int(key{s: path}, v) }
+
+func (d *Doc) int(k key, v int64) {
+	var tmp [48]byte
+	d.rawArray(k, &tmp, len(strconv.AppendInt(tmp[:0], v, 10)))
 }
 
 // Float sets path to the double v, formatted as Elasticsearch writes a
 // double (16 → 16.0). NaN and infinities are skipped.
-func (d *Doc) Float(path string, v float64) {
-	var tmp [32]byte
-	if b, ok := AppendJavaFloat64(tmp[:0], v); ok {
-		d.raw(path, b)
-	}
-}
+func (d *Doc) Float(path string, v float64) { d.float(key{s: path}, v, 64) }
 
 // Float32 sets path to the float v, formatted as Elasticsearch writes a
 // float (16.451612903225808 → 16.451612). NaN and infinities are skipped.
-func (d *Doc) Float32(path string, v float32) {
-	var tmp [32]byte
-	if b, ok := AppendJavaFloat32(tmp[:0], v); ok {
-		d.raw(path, b)
+func (d *Doc) Float32(path string, v float32) { d.float(key{s: path}, float64(v), 32) }
+
+func (d *Doc) float(k key, v float64, bits int) {
+	var tmp [48]byte
+	if b, ok := appendJavaFloat(tmp[:0], v, bits); ok && len(b) <= len(tmp) {
+		d.rawArray(k, &tmp, len(b))
 	}
 }
 
 // Num sets path to the JSON number text s, as Elasticsearch writes back a
 // number it parsed (see AppendNumber). It reports false, adding nothing, when
 // s is not a valid JSON number.
-func (d *Doc) Num(path, s string) bool {
+func (d *Doc) Num(path, s string) bool { return d.num(key{s: path}, s) }
+
+func (d *Doc) num(k key, s string) bool {
 	var tmp [64]byte
 	b, ok := AppendNumber(tmp[:0], s)
 	if ok {
-		d.raw(path, b)
+		d.raw(k, b)
 	}
 	return ok
 }
 
 // Bool sets path to v.
-func (d *Doc) Bool(path string, v bool) {
+func (d *Doc) Bool(path string, v bool) { d.bool(key{s: path}, v) }
+
+func (d *Doc) bool(k key, v bool) {
+	start := d.begin(k)
 	if v {
-		d.raw(path, []byte("true"))
+		d.add("true")
 	} else {
-		d.raw(path, []byte("false"))
+		d.add("false")
 	}
+	d.end(k, start)
 }
 
 // Time sets path to t in UTC as TimeLayout (milliseconds). A zero t is
 // skipped.
-func (d *Doc) Time(path string, t time.Time) {
-	d.TimeLayout(path, t, TimeLayout)
-}
+func (d *Doc) Time(path string, t time.Time) { d.time(key{s: path}, t, TimeLayout) }
 
 // TimeLayout sets path to t in UTC formatted with layout. A zero t is
 // skipped.
 func (d *Doc) TimeLayout(path string, t time.Time, layout string) {
+	d.time(key{s: path}, t, layout)
+}
+
+func (d *Doc) time(k key, t time.Time, layout string) {
 	if t.IsZero() {
 		return
 	}
-	start := d.begin(path)
-	d.buf = append(d.buf, '"')
-	d.buf = AppendTime(d.buf, t, layout)
-	d.buf = append(d.buf, '"')
-	d.end(path, start)
+	var tmp [48]byte
+	b := append(tmp[:0], '"')
+	b = AppendTime(b, t, layout)
+	b = append(b, '"')
+	if len(b) <= len(tmp) {
+		d.rawArray(k, &tmp, len(b))
+	} else {
+		d.raw(k, b) // another layout
+	}
 }
 
 // AppendTime appends t in UTC formatted with layout, quickly for
 // TimeLayout and TimeLayoutSeconds.
 func AppendTime(dst []byte, t time.Time, layout string) []byte {
-	t = t.UTC()
-	year, month, day := t.Date()
-	if year < 0 || year > 9999 || (layout != TimeLayout && layout != TimeLayoutSeconds) {
-		return t.AppendFormat(dst, layout)
+	sec := t.Unix()
+	if layout != TimeLayout && layout != TimeLayoutSeconds || sec < minUnix || sec > maxUnix {
+		return t.UTC().AppendFormat(dst, layout)
 	}
-	hour, minute, sec := t.Clock()
-	dst = append(dst,
-		byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-',
-		byte('0'+month/10), byte('0'+month%10), '-',
-		byte('0'+day/10), byte('0'+day%10), 'T',
-		byte('0'+hour/10), byte('0'+hour%10), ':',
-		byte('0'+minute/10), byte('0'+minute%10), ':',
-		byte('0'+sec/10), byte('0'+sec%10))
-	if layout == TimeLayout {
-		ms := t.Nanosecond() / 1e6
-		dst = append(dst, '.', byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10))
+	days := (sec - minUnix) / secondsPerDay // sec >= minUnix: no negative division
+	clock := uint((sec - minUnix) % secondsPerDay)
+	year, month, day := civil(days + minUnix/secondsPerDay)
+	// Fill an array at constant offsets: no bounds checks.
+	var b [len(TimeLayout)]byte
+	put2(&b, 0, uint(year)/100)
+	put2(&b, 2, uint(year)%100)
+	b[4] = '-'
+	put2(&b, 5, uint(month))
+	b[7] = '-'
+	put2(&b, 8, uint(day))
+	b[10] = 'T'
+	put2(&b, 11, clock/3600)
+	b[13] = ':'
+	put2(&b, 14, clock/60%60)
+	b[16] = ':'
+	put2(&b, 17, clock%60)
+	if layout == TimeLayoutSeconds {
+		b[19] = 'Z'
+		return append(dst, b[:20]...)
 	}
-	return append(dst, 'Z')
+	ms := uint(t.Nanosecond()) / 1e6
+	b[19] = '.'
+	b[20] = byte('0' + ms/100)
+	put2(&b, 21, ms%100)
+	b[23] = 'Z'
+	return append(dst, b[:]...)
+}
+
+// put2 writes v < 100 as two digits at b[i:].
+func put2(b *[len(TimeLayout)]byte, i int, v uint) {
+	b[i], b[i+1] = byte('0'+v/10), byte('0'+v%10)
+}
+
+const (
+	secondsPerDay = 86400
+	// minUnix and maxUnix are the Unix times of 0000-01-01T00:00:00Z and
+	// 9999-12-31T23:59:59Z, the four-digit years.
+	minUnix = -62167219200
+	maxUnix = 253402300799
+)
+
+// civil returns the proleptic Gregorian date of the given days since
+// 1970-01-01 (Howard Hinnant's civil_from_days), for years 0 to 9999.
+func civil(days int64) (year, month, day int) {
+	z := days + 719468           // days since 0000-03-01
+	era := (z+146097)/146097 - 1 // floor division: z >= -60 from year 0 on
+	doe := z - era*146097
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
+	doy := doe - (365*yoe + yoe/4 - yoe/100)
+	mp := (5*doy + 2) / 153
+	day = int(doy - (153*mp+2)/5 + 1)
+	month = int(mp + 3)
+	if month > 12 {
+		month -= 12
+	}
+	year = int(yoe + era*400)
+	if month <= 2 {
+		year++
+	}
+	return year, month, day
+}
+
+// daysSinceEpoch returns the days since 1970-01-01 of the proleptic
+// Gregorian date (Howard Hinnant's days_from_civil), for years 0 to 9999.
+func daysSinceEpoch(year, month, day int) int64 {
+	y := int64(year)
+	if month <= 2 {
+		y-- // the year starts in March, so that leap days come last
+	}
+	era := (y+400)/400 - 1 // floor division: y >= -1
+	yoe := y - era*400
+	m := int64(month)
+	if m > 2 {
+		m -= 3
+	} else {
+		m += 9
+	}
+	doy := (153*m+2)/5 + int64(day) - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return era*146097 + doe - 719468
 }
 
 // Raw sets path to the encoded JSON value js, for example an array of
@@ -327,16 +582,22 @@ func AppendTime(dst []byte, t time.Time, layout string) []byte {
 // so it should already be clean (no empty values inside). null, "", {} and
 // [] are skipped.
 func (d *Doc) Raw(path string, js []byte) {
-	if isEmptyJSON(js) {
-		return
+	if !isEmptyJSON(js) {
+		d.raw(key{s: path}, js)
 	}
-	d.raw(path, js)
 }
 
-func (d *Doc) raw(path string, js []byte) {
-	start := d.begin(path)
-	d.buf = append(d.buf, js...)
-	d.end(path, start)
+// rawArray is raw for a[:n].
+func (d *Doc) rawArray(k key, a *[48]byte, n int) {
+	start := d.begin(k)
+	d.addArray(a, n)
+	d.end(k, start)
+}
+
+func (d *Doc) raw(k key, js []byte) {
+	start := d.begin(k)
+	d.add(b2s(js))
+	d.end(k, start)
 }
 
 func isEmptyJSON(js []byte) bool {
@@ -463,6 +724,19 @@ func pathKey(path string) (k sortKey) {
 }
 
 func (d *Doc) compareKeys(a, b sortKey) int {
+	if a.rank >= 0 && b.rank >= 0 {
+		if a.rank != b.rank {
+			return int(a.rank - b.rank)
+		}
+		return int(a.idx - b.idx)
+	}
+	// A Path against a dotted path: compare their paths.
+	if a.rank >= 0 {
+		a = d.packedKey(a)
+	}
+	if b.rank >= 0 {
+		b = d.packedKey(b)
+	}
 	if !a.slow && !b.slow {
 		for i := range a.k {
 			if a.k[i] != b.k[i] {
@@ -473,10 +747,17 @@ func (d *Doc) compareKeys(a, b sortKey) int {
 			}
 		}
 	}
-	if c := comparePaths(d.fields[a.idx].path, d.fields[b.idx].path); c != 0 {
+	if c := comparePaths(d.pathOf(&d.fields[a.idx]), d.pathOf(&d.fields[b.idx])); c != 0 {
 		return c
 	}
 	return int(a.idx - b.idx)
+}
+
+// packedKey returns k, the key of a field at a Path, with its path packed.
+func (d *Doc) packedKey(k sortKey) sortKey {
+	pk := d.compiledPath(d.fields[k.idx].path).sortKey
+	pk.idx = k.idx
+	return pk
 }
 
 // isParent reports whether child lies under parent ("a.b" under "a").
@@ -492,7 +773,7 @@ func (d *Doc) SizeHint() int {
 	}
 	n := len(d.buf) + 2
 	for i := range d.fields {
-		n += len(d.fields[i].path) + 8
+		n += len(d.pathOf(&d.fields[i])) + 8
 	}
 	return n
 }
@@ -513,75 +794,93 @@ func (d *Doc) AppendJSON(dst []byte) []byte {
 	return d.appendSorted(dst)
 }
 
+// allPaths reports whether every field is at a Path, and loads d.ranks
+// for all of them.
+func (d *Doc) allPaths() bool {
+	all := true
+	for i := range d.fields {
+		if f := &d.fields[i]; f.path >= 0 {
+			d.compiledPath(f.path)
+		} else {
+			all = false
+		}
+	}
+	return all
+}
+
+// smallDoc is the most fields appendSorted sorts by insertion.
+const smallDoc = 8
+
 // appendSorted sorts the fields and writes them.
 func (d *Doc) appendSorted(dst []byte) []byte {
 	ks := d.keys[:0]
-	for i := range d.fields {
-		k := pathKey(d.fields[i].path)
-		k.idx = int32(i)
-		ks = append(ks, k)
+	if len(d.fields) <= smallDoc {
+		// An insertion sort on the paths themselves: packing keys costs
+		// more than it saves for a few fields, such as an array element's.
+		for i := range d.fields {
+			k := sortKey{idx: int32(i)}
+			path := d.pathOf(&d.fields[i])
+			j := len(ks)
+			for j > 0 && comparePaths(d.pathOf(&d.fields[ks[j-1].idx]), path) > 0 {
+				j--
+			}
+			ks = slices.Insert(ks, j, k)
+		}
+	} else if d.allPaths() {
+		// Sort (rank, index) pairs as integers: no comparison function.
+		order := d.order[:0]
+		for i := range d.fields {
+			order = append(order, uint64(d.ranks[d.fields[i].path])<<32|uint64(i))
+		}
+		slices.Sort(order)
+		for _, o := range order {
+			ks = append(ks, sortKey{idx: int32(uint32(o))})
+		}
+		d.order = order
+	} else {
+		for i := range d.fields {
+			var k sortKey
+			if f := &d.fields[i]; f.path >= 0 {
+				k.rank = d.ranks[f.path]
+			} else {
+				k = pathKey(d.strPaths[^f.path])
+				k.rank = -1
+			}
+			k.idx = int32(i)
+			ks = append(ks, k)
+		}
+		slices.SortFunc(ks, d.compareKeys)
 	}
-	slices.SortFunc(ks, d.compareKeys)
 	d.keys = ks
 	dst = append(dst, '{')
-	stack := d.stack[:0]
-	comma := false
+	depth := 0
+	var prev key
+	hasPrev := false
 	for i := range ks {
 		f := &d.fields[ks[i].idx]
-		if i+1 < len(ks) {
-			next := d.fields[ks[i+1].idx].path
-			if next == f.path || isParent(f.path, next) {
-				continue // overridden by a later value or by an object
-			}
+		k := d.keyOf(f)
+		if i+1 < len(ks) && overridden(k, d.keyOf(&d.fields[ks[i+1].idx])) {
+			continue
 		}
-		plain := isPlain(f.path)
-		// Split the path into its parent segments and leaf key, matching the
-		// parents against the objects already open.
-		rest := f.path
-		depth := 0
-		for {
-			dot := indexDot(rest)
-			if dot < 0 {
-				break
-			}
-			seg := rest[:dot]
-			rest = rest[dot+1:]
-			if depth < len(stack) && stack[depth] == seg {
-				depth++
-				continue
-			}
-			for len(stack) > depth {
-				dst = append(dst, '}')
-				stack = stack[:len(stack)-1]
-				comma = true
-			}
-			if comma {
-				dst = append(dst, ',')
-			}
-			dst = appendKey(dst, seg, plain)
-			dst = append(dst, ':', '{')
-			stack = append(stack, seg)
-			depth++
-			comma = false
-		}
-		for len(stack) > depth {
-			dst = append(dst, '}')
-			stack = stack[:len(stack)-1]
-			comma = true
-		}
-		if comma {
-			dst = append(dst, ',')
-		}
-		dst = appendKey(dst, rest, plain)
-		dst = append(dst, ':')
+		dst, depth = appendKeys(dst, depth, prev, hasPrev, k)
 		dst = append(dst, d.buf[f.start:f.end]...)
-		comma = true
+		prev, hasPrev = k, true
 	}
-	for range stack {
+	for ; depth > 0; depth-- {
 		dst = append(dst, '}')
 	}
-	d.stack = stack[:0]
 	return append(dst, '}')
+}
+
+// overridden reports whether the field at k, followed in sorted order by
+// the field at next, is overridden: by a later value at the same path or
+// by an object.
+func overridden(k, next key) bool {
+	if k.p != nil && next.p != nil {
+		return samePath(k.p, next.p) || len(next.p.segs) > len(k.p.segs) && next.p.shared(k.p) == len(k.p.segs)
+	}
+	path, next2 := k.dotted(), next.dotted()
+	return next2 == path || isParent(path, next2)
 }
 
 func appendKey(dst []byte, key string, plain bool) []byte {

@@ -24,93 +24,225 @@ var safeASCII = func() (t [utf8.RuneSelf]bool) {
 // and backslashes are escaped; invalid UTF-8 bytes become U+FFFD, so the
 // result is always valid JSON.
 func AppendString(dst []byte, s string) []byte {
-	// Reserve room for s, its quotes and a few escapes, and write with
-	// indexes: appending byte by byte costs more.
-	w := len(dst)
-	dst = grow(dst, len(s)+len(s)/8+16)
+	dst = grow(dst, escapeRoom(s))
+	n := len(dst)
 	buf := dst[:cap(dst)]
-	buf[w] = '"'
-	w++
-	start := 0 // s[start:i] is plain and not yet copied
-	i := 0
-	for {
-		// Find the next byte that needs care, eight bytes at a time.
-		for i+8 <= len(s) {
-			m := special8(load64(s, i))
-			if m == 0 {
-				i += 8
-				continue
-			}
-			// The lowest flagged byte is always a real one.
-			i += bits.TrailingZeros64(m) / 8
-			goto found
-		}
-		for i < len(s) && s[i] < utf8.RuneSelf && safeASCII[s[i]] {
-			i++
-		}
-		if i >= len(s) {
-			break
-		}
-	found:
-		b := s[i]
-		if b >= utf8.RuneSelf {
-			r, size := utf8.DecodeRuneInString(s[i:])
-			if r != utf8.RuneError || size > 1 {
-				i += size
-				continue
-			}
-		}
-		// Copy the plain run, then the escape (at most 6 bytes). Runs
-		// between quotes are short: copy eight bytes at once and keep the
-		// ones wanted.
-		if need := w + (i - start) + 8 + 1; need > len(buf) {
-			dst = grow(buf[:w], need-w+len(s)-i+len(s)/8)
-			buf = dst[:cap(dst)]
-		}
-		if n := i - start; n <= 8 && start+8 <= len(s) {
-			binary.LittleEndian.PutUint64(buf[w:w+8], load64(s, start))
-			w += n
-		} else {
-			w += copy(buf[w:], s[start:i])
-		}
-		switch b {
-		case '"', '\\':
-			buf[w], buf[w+1] = '\\', b
-			w += 2
-		case '\n':
-			buf[w], buf[w+1] = '\\', 'n'
-			w += 2
-		case '\r':
-			buf[w], buf[w+1] = '\\', 'r'
-			w += 2
-		case '\t':
-			buf[w], buf[w+1] = '\\', 't'
-			w += 2
-		case '\b':
-			buf[w], buf[w+1] = '\\', 'b'
-			w += 2
-		case '\f':
-			buf[w], buf[w+1] = '\\', 'f'
-			w += 2
-		default:
-			if b >= utf8.RuneSelf { // an invalid UTF-8 byte
-				w += copy(buf[w:], `\ufffd`)
-			} else {
-				w += copy(buf[w:], `\u00`)
-				buf[w], buf[w+1] = hexDigits[b>>4], hexDigits[b&0xF]
-				w += 2
-			}
-		}
-		i++
-		start = i
+	buf[n] = '"'
+	w, i := escapeTo(buf[n+1:], s)
+	w += n + 1
+	for i < len(s) { // many escapes: make more room
+		buf = grow(buf[:w], escapeRoom(s[i:]))
+		m, r := escapeTo(buf[w:cap(buf)], s[i:])
+		w += m
+		i += r
+		buf = buf[:cap(buf)]
 	}
-	if need := w + (len(s) - start) + 1; need > len(buf) {
-		dst = grow(buf[:w], need-w)
-		buf = dst[:cap(dst)]
-	}
-	w += copy(buf[w:], s[start:])
 	buf[w] = '"'
 	return buf[:w+1]
+}
+
+// escapeRoom is the room AppendString reserves for s: enough for a few
+// escapes and for the slack escapeTo needs.
+func escapeRoom(s string) int { return len(s) + len(s)/8 + 2 + escapeSlack }
+
+// escapeSlack is the room escapeTo keeps free in dst: a word can grow to 48
+// bytes (8 × \u00XX) and the word stores write up to 24.
+const escapeSlack = 64
+
+// escapeTo writes s JSON-escaped, without quotes, to dst and returns the
+// bytes written and read. It stops early, having read less than len(s),
+// when dst is nearly full, and it may write past what it returns.
+//
+// It looks at eight bytes at a time. Up to the first quote, backslash or
+// other special byte it only looks, and copies what it passed in bulk.
+// From there on it writes every word, with one store per quote or
+// backslash, each getting a backslash inserted before it, rather than with
+// a branch per byte: event.original, a JSON text, has a quote every few
+// bytes.
+func escapeTo(dst []byte, s string) (w, i int) {
+	if len(s) <= 16 && len(dst) >= 16+escapeSlack {
+		// Short strings, most values, without loops, whose exits at varying
+		// lengths mispredict.
+		if n, ok := copyPlain16(dst, s); ok {
+			return n, n
+		}
+	}
+	last := len(s) - 8
+	for i <= last && special8(load64(s, i)) == 0 {
+		i += 8
+	}
+	if i > last && (last < 0 || special8(load64(s, last)) == 0) {
+		// All plain. Copy short strings without memmove, whose branches on
+		// the varying lengths mispredict.
+		if len(dst) < len(s)+escapeSlack {
+			return 0, 0
+		}
+		if len(s) < 8 && !isPlainShort(s) {
+			return escapeBytes(dst, s, 0, 0)
+		}
+		return copy(dst, s), len(s)
+	}
+	if len(dst) < i+escapeSlack {
+		return 0, 0
+	}
+	w = copy(dst, s[:i])
+	for i <= last {
+		if len(dst)-w < escapeSlack {
+			return w, i
+		}
+		x := load64(s, i)
+		if hasCtl(x) {
+			// A control or non-ASCII byte: a byte or rune at a time.
+			for end := i + 8; i < end; {
+				n, r := escapeByte(dst[w:], s, i)
+				w += n
+				i += r
+			}
+			continue
+		}
+		// Write x with a backslash before each quote and backslash.
+		m := zeroBytes(x^'"'*lsb) | zeroBytes(x^'\\'*lsb)
+		o := dst[w : w+24]
+		if m2 := m & (m - 1); m2&(m2-1) == 0 {
+			// At most two (the common case), at p1 < p2, 8 if missing:
+			// insert the backslashes without a branch, which the varying
+			// count would mispredict. What is written past the end of the
+			// escaped word is overwritten or ignored.
+			p1 := uint(bits.TrailingZeros64(m)) / 8
+			p2 := uint(bits.TrailingZeros64(m2)) / 8
+			binary.LittleEndian.PutUint64(o, x)
+			o[p1] = '\\'
+			binary.LittleEndian.PutUint64(o[p1+1:], x>>(8*p1&63))
+			o[p2+1] = '\\'
+			binary.LittleEndian.PutUint64(o[p2+2:], x>>(8*p2&63))
+			w += 10 - int(p1/8) - int(p2/8)
+			i += 8
+			continue
+		}
+		// The masks tell the compiler that j < 16, sparing bounds checks.
+		at, j := 0, 0 // bytes of x written, bytes of o written
+		for m != 0 {
+			p := bits.TrailingZeros64(m) / 8
+			binary.LittleEndian.PutUint64(o[j&15:], x>>(8*at&63))
+			j += p - at
+			o[j&15] = '\\'
+			j++
+			at = p
+			m &= m - 1
+		}
+		binary.LittleEndian.PutUint64(o[j&15:], x>>(8*at&63))
+		w += j + 8 - at
+		i += 8
+	}
+	return escapeBytes(dst, s, w, i)
+}
+
+// escapeBytes is escapeTo for s[i:], fewer than eight bytes, written at
+// dst[w:], a byte at a time.
+func escapeBytes(dst []byte, s string, w, i int) (int, int) {
+	if len(dst)-w < escapeSlack {
+		return w, i
+	}
+	for i < len(s) {
+		n, r := escapeByte(dst[w:], s, i)
+		w += n
+		i += r
+	}
+	return w, i
+}
+
+// copyPlain16 copies s, at most 16 bytes, to dst, which has room for 16,
+// and reports true if s needs no escaping. It loads and stores two
+// overlapping words, or half words, whatever the length.
+func copyPlain16(dst []byte, s string) (int, bool) {
+	le := binary.LittleEndian
+	switch n := len(s); {
+	case n >= 8:
+		lo, hi := load64(s, 0), load64(s, n-8)
+		if special8(lo)|special8(hi) != 0 {
+			return 0, false
+		}
+		le.PutUint64(dst[0:], lo)
+		le.PutUint64(dst[n-8:], hi)
+	case n >= 4:
+		lo, hi := load32(s, 0), load32(s, n-4)
+		if special8(uint64(lo)|uint64(hi)<<32) != 0 {
+			return 0, false
+		}
+		le.PutUint32(dst[0:], lo)
+		le.PutUint32(dst[n-4:], hi)
+	default:
+		for i := 0; i < n; i++ {
+			if !plainByte[s[i]] {
+				return 0, false
+			}
+			dst[i] = s[i]
+		}
+	}
+	return len(s), true
+}
+
+// isPlainShort is isPlain for short strings.
+func isPlainShort(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !plainByte[s[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+// load32 reads the four bytes of s at i as a little-endian word.
+func load32(s string, i int) uint32 {
+	b := s[i : i+4]
+	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
+}
+
+// plainByte[b] is true for the bytes that a JSON string may hold
+// unescaped and that need no UTF-8 check: printable ASCII but '"' and '\\'.
+var plainByte = func() (t [256]bool) {
+	copy(t[:], safeASCII[:])
+	return t
+}()
+
+// hasCtl reports whether x has a byte below 0x20 or above 0x7F.
+func hasCtl(x uint64) bool { return ((x-0x20*lsb)&^x|x)&msb != 0 }
+
+// escapeByte writes the byte or rune at s[i] to dst, escaped, and returns
+// the bytes written and read. dst has room for 6.
+func escapeByte(dst []byte, s string, i int) (w, r int) {
+	c := s[i]
+	if c >= utf8.RuneSelf {
+		rn, size := utf8.DecodeRuneInString(s[i:])
+		if rn == utf8.RuneError && size == 1 {
+			return copy(dst, `\ufffd`), 1
+		}
+		return copy(dst, s[i:i+size]), size
+	}
+	if safeASCII[c] {
+		dst[0] = c
+		return 1, 1
+	}
+	dst[0] = '\\'
+	switch c {
+	case '"', '\\':
+		dst[1] = c
+	case '\n':
+		dst[1] = 'n'
+	case '\r':
+		dst[1] = 'r'
+	case '\t':
+		dst[1] = 't'
+	case '\b':
+		dst[1] = 'b'
+	case '\f':
+		dst[1] = 'f'
+	default:
+		copy(dst, `\u00`)
+		dst[4], dst[5] = hexDigits[c>>4], hexDigits[c&0xF]
+		return 6, 1
+	}
+	return 2, 1
 }
 
 // grow returns b with room for n more bytes.
@@ -121,11 +253,12 @@ func grow(b []byte, n int) []byte {
 	return append(b, make([]byte, n)...)[:len(b)]
 }
 
-// load64 reads the eight bytes of s at i as a little-endian word.
+// load64 reads the eight bytes of s at i as a little-endian word. It slices
+// first: the compiler then checks the bounds once instead of eight times.
 func load64(s string, i int) uint64 {
-	_ = s[i+7]
-	return uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-		uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+	b := s[i : i+8]
+	return uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
+		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
 }
 
 const (

@@ -97,6 +97,9 @@ func hasUnderscore(s string) bool {
 // 'T'HH:mm, :ss, a fraction of up to nine digits ('.' or ','), and a zone
 // (Z, ±HH, ±HHmm or ±HH:mm). A missing zone means UTC. The result is in UTC.
 func ParseTime(s string) (time.Time, bool) {
+	if t, ok := parseTimeLayout(s); ok {
+		return t, true
+	}
 	p := timeParser{s: s}
 	year, ok := p.digits(4)
 	if !ok || !p.byte('-') {
@@ -179,8 +182,44 @@ func ParseTime(s string) (time.Time, bool) {
 	if p.i != len(p.s) {
 		return time.Time{}, false
 	}
-	t := time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC)
-	return t.Add(-time.Duration(offset) * time.Second), true
+	// What time.Date(…, time.UTC).Add(-offset) gives, without its
+	// normalization, which the checks above make needless.
+	unix := daysSinceEpoch(year, month, day)*secondsPerDay + int64(hour*3600+minute*60+sec-offset)
+	return time.Unix(unix, int64(nsec)).UTC(), true
+}
+
+// parseTimeLayout parses s if it is in TimeLayout, the form of most dates,
+// with fixed offsets instead of a scan.
+func parseTimeLayout(s string) (time.Time, bool) {
+	if len(s) != len(TimeLayout) || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
+		s[16] != ':' || s[19] != '.' || s[23] != 'Z' {
+		return time.Time{}, false
+	}
+	b := (*[len(TimeLayout)]byte)([]byte(s)) // constant offsets: no bounds checks
+	// Each of these is above 99 if a byte is not a digit.
+	century, year, month, day := num2(b, 0), num2(b, 2), num2(b, 5), num2(b, 8)
+	hour, minute, sec := num2(b, 11), num2(b, 14), num2(b, 17)
+	ms0, ms := uint(b[20]-'0'), num2(b, 21)
+	if century > 99 || year > 99 || ms0 > 9 || ms > 99 || month < 1 || month > 12 || day < 1 ||
+		hour > 23 || minute > 59 || sec > 59 {
+		return time.Time{}, false
+	}
+	y := int(century*100 + year)
+	if int(day) > daysIn(time.Month(month), y) {
+		return time.Time{}, false
+	}
+	unix := daysSinceEpoch(y, int(month), int(day))*secondsPerDay + int64(hour*3600+minute*60+sec)
+	return time.Unix(unix, int64(ms0*100+ms)*1e6).UTC(), true
+}
+
+// num2 returns the number written by the two digits at b[i:], or a number
+// above 99 if they are not digits.
+func num2(b *[len(TimeLayout)]byte, i int) uint {
+	hi, lo := uint(b[i]-'0'), uint(b[i+1]-'0')
+	if hi > 9 || lo > 9 {
+		return 100
+	}
+	return hi*10 + lo
 }
 
 type timeParser struct {

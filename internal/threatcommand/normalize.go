@@ -38,6 +38,117 @@ var (
 	typeIndicator      = []string{"indicator"}
 )
 
+// The fields the normalizer writes, compiled once (see ecs.Path).
+var (
+	pTimestamp      = ecs.NewPath("@timestamp")
+	pECSVersion     = ecs.NewPath("ecs.version")
+	pErrorMessage   = ecs.NewPath("error.message")
+	pEventCategory  = ecs.NewPath("event.category")
+	pEventDataset   = ecs.NewPath("event.dataset")
+	pEventID        = ecs.NewPath("event.id")
+	pEventIngested  = ecs.NewPath("event.ingested")
+	pEventKind      = ecs.NewPath("event.kind")
+	pEventModule    = ecs.NewPath("event.module")
+	pEventOriginal  = ecs.NewPath("event.original")
+	pEventReference = ecs.NewPath("event.reference")
+	pEventRiskScore = ecs.NewPath("event.risk_score")
+	pEventType      = ecs.NewPath("event.type")
+	pTags           = ecs.NewPath("tags")
+
+	// IOCs.
+	pTCIOCDeletedAt             = ecs.NewPath("rapid7.tc.ioc.deleted_at")
+	pTCIOCExpirationDuration    = ecs.NewPath("rapid7.tc.ioc.expiration_duration")
+	pTCIOCFileHash              = ecs.NewPath("rapid7.tc.ioc.file.hash")
+	pTCIOCFirstSeen             = ecs.NewPath("rapid7.tc.ioc.first_seen")
+	pTCIOCGeolocation           = ecs.NewPath("rapid7.tc.ioc.geolocation")
+	pTCIOCLastSeen              = ecs.NewPath("rapid7.tc.ioc.last_seen")
+	pTCIOCLastUpdateDate        = ecs.NewPath("rapid7.tc.ioc.last_update_date")
+	pTCIOCRelatedCampaigns      = ecs.NewPath("rapid7.tc.ioc.related.campaigns")
+	pTCIOCRelatedMalware        = ecs.NewPath("rapid7.tc.ioc.related.malware")
+	pTCIOCRelatedThreatActors   = ecs.NewPath("rapid7.tc.ioc.related.threat_actors")
+	pTCIOCReportedFeeds         = ecs.NewPath("rapid7.tc.ioc.reported_feeds")
+	pTCIOCScore                 = ecs.NewPath("rapid7.tc.ioc.score")
+	pTCIOCSeverity              = ecs.NewPath("rapid7.tc.ioc.severity")
+	pTCIOCStatus                = ecs.NewPath("rapid7.tc.ioc.status")
+	pTCIOCTags                  = ecs.NewPath("rapid7.tc.ioc.tags")
+	pTCIOCType                  = ecs.NewPath("rapid7.tc.ioc.type")
+	pTCIOCValue                 = ecs.NewPath("rapid7.tc.ioc.value")
+	pTCIOCWhitelisted           = ecs.NewPath("rapid7.tc.ioc.whitelisted")
+	pRelatedHash                = ecs.NewPath("related.hash")
+	pRelatedIP                  = ecs.NewPath("related.ip")
+	pIndicatorConfidence        = ecs.NewPath("threat.indicator.confidence")
+	pIndicatorEmailAddress      = ecs.NewPath("threat.indicator.email.address")
+	pIndicatorFirstSeen         = ecs.NewPath("threat.indicator.first_seen")
+	pIndicatorGeoCountryISOCode = ecs.NewPath("threat.indicator.geo.country_iso_code")
+	pIndicatorIP                = ecs.NewPath("threat.indicator.ip")
+	pIndicatorLastSeen          = ecs.NewPath("threat.indicator.last_seen")
+	pIndicatorModifiedAt        = ecs.NewPath("threat.indicator.modified_at")
+	pIndicatorName              = ecs.NewPath("threat.indicator.name")
+	pIndicatorProvider          = ecs.NewPath("threat.indicator.provider")
+	pIndicatorType              = ecs.NewPath("threat.indicator.type")
+	pIndicatorURLDomain         = ecs.NewPath("threat.indicator.url.domain")
+	pIndicatorURLExtension      = ecs.NewPath("threat.indicator.url.extension")
+	pIndicatorURLFragment       = ecs.NewPath("threat.indicator.url.fragment")
+	pIndicatorURLFull           = ecs.NewPath("threat.indicator.url.full")
+	pIndicatorURLOriginal       = ecs.NewPath("threat.indicator.url.original")
+	pIndicatorURLPassword       = ecs.NewPath("threat.indicator.url.password")
+	pIndicatorURLPath           = ecs.NewPath("threat.indicator.url.path")
+	pIndicatorURLPort           = ecs.NewPath("threat.indicator.url.port")
+	pIndicatorURLQuery          = ecs.NewPath("threat.indicator.url.query")
+	pIndicatorURLScheme         = ecs.NewPath("threat.indicator.url.scheme")
+	pIndicatorURLUserInfo       = ecs.NewPath("threat.indicator.url.user_info")
+	pIndicatorURLUsername       = ecs.NewPath("threat.indicator.url.username")
+
+	// Alerts.
+	pTCAlertAssignees                = ecs.NewPath("rapid7.tc.alert.assignees")
+	pTCAlertAssets                   = ecs.NewPath("rapid7.tc.alert.assets")
+	pTCAlertDetailsDescription       = ecs.NewPath("rapid7.tc.alert.details.description")
+	pTCAlertDetailsImages            = ecs.NewPath("rapid7.tc.alert.details.images")
+	pTCAlertDetailsSeverity          = ecs.NewPath("rapid7.tc.alert.details.severity")
+	pTCAlertDetailsSourceDate        = ecs.NewPath("rapid7.tc.alert.details.source.date")
+	pTCAlertDetailsSourceEmail       = ecs.NewPath("rapid7.tc.alert.details.source.email")
+	pTCAlertDetailsSourceLeakName    = ecs.NewPath("rapid7.tc.alert.details.source.leak_name")
+	pTCAlertDetailsSourceNetworkType = ecs.NewPath("rapid7.tc.alert.details.source.network_type")
+	pTCAlertDetailsSourceType        = ecs.NewPath("rapid7.tc.alert.details.source.type")
+	pTCAlertDetailsSourceURL         = ecs.NewPath("rapid7.tc.alert.details.source.url")
+	pTCAlertDetailsSubtype           = ecs.NewPath("rapid7.tc.alert.details.subtype")
+	pTCAlertDetailsTags              = ecs.NewPath("rapid7.tc.alert.details.tags")
+	pTCAlertDetailsTitle             = ecs.NewPath("rapid7.tc.alert.details.title")
+	pTCAlertDetailsType              = ecs.NewPath("rapid7.tc.alert.details.type")
+	pTCAlertFoundDate                = ecs.NewPath("rapid7.tc.alert.found_date")
+	pTCAlertID                       = ecs.NewPath("rapid7.tc.alert.id")
+	pTCAlertIsClosed                 = ecs.NewPath("rapid7.tc.alert.is_closed")
+	pTCAlertIsFlagged                = ecs.NewPath("rapid7.tc.alert.is_flagged")
+	pTCAlertRelatedIOCs              = ecs.NewPath("rapid7.tc.alert.related_iocs")
+	pTCAlertRelatedThreatIDs         = ecs.NewPath("rapid7.tc.alert.related_threat_ids")
+	pTCAlertTakedownStatus           = ecs.NewPath("rapid7.tc.alert.takedown_status")
+	pTCAlertUpdateDate               = ecs.NewPath("rapid7.tc.alert.update_date")
+
+	// Vulnerabilities.
+	pTCVulnCPE                   = ecs.NewPath("rapid7.tc.vulnerability.cpe")
+	pTCVulnCVSSScore             = ecs.NewPath("rapid7.tc.vulnerability.cvss_score")
+	pTCVulnExploitAvailability   = ecs.NewPath("rapid7.tc.vulnerability.exploit_availability")
+	pTCVulnID                    = ecs.NewPath("rapid7.tc.vulnerability.id")
+	pTCVulnIntsightsScore        = ecs.NewPath("rapid7.tc.vulnerability.intsights_score")
+	pTCVulnMentionFirstDate      = ecs.NewPath("rapid7.tc.vulnerability.mention.first_date")
+	pTCVulnMentionLastDate       = ecs.NewPath("rapid7.tc.vulnerability.mention.last_date")
+	pTCVulnMentionsTotal         = ecs.NewPath("rapid7.tc.vulnerability.mentions.total")
+	pTCVulnOrigin                = ecs.NewPath("rapid7.tc.vulnerability.origin")
+	pTCVulnPublishedDate         = ecs.NewPath("rapid7.tc.vulnerability.published_date")
+	pTCVulnRelatedCampaigns      = ecs.NewPath("rapid7.tc.vulnerability.related.campaigns")
+	pTCVulnRelatedMalware        = ecs.NewPath("rapid7.tc.vulnerability.related.malware")
+	pTCVulnRelatedThreatActors   = ecs.NewPath("rapid7.tc.vulnerability.related.threat_actors")
+	pTCVulnSeverity              = ecs.NewPath("rapid7.tc.vulnerability.severity")
+	pTCVulnUpdateDate            = ecs.NewPath("rapid7.tc.vulnerability.update_date")
+	pVulnerabilityClassification = ecs.NewPath("vulnerability.classification")
+	pVulnerabilityEnumeration    = ecs.NewPath("vulnerability.enumeration")
+	pVulnerabilityID             = ecs.NewPath("vulnerability.id")
+	pVulnerabilityReference      = ecs.NewPath("vulnerability.reference")
+	pVulnerabilityScannerVendor  = ecs.NewPath("vulnerability.scanner.vendor")
+	pVulnerabilityScoreBase      = ecs.NewPath("vulnerability.score.base")
+	pVulnerabilitySeverity       = ecs.NewPath("vulnerability.severity")
+)
+
 // NormalizeOptions configure a Normalizer.
 type NormalizeOptions struct {
 	// Dataset is the event.dataset to write, e.g. DatasetIOC; "" omits it.
@@ -91,19 +202,20 @@ type Normalizer struct {
 	expDur time.Duration
 	expErr error
 
-	p       fastjson.Parser
-	doc     ecs.Doc
-	sub     ecs.Doc
-	buf     []byte // scratch for one raw value
-	arr     []byte // scratch for an array being built
-	num     []byte // scratch for number text
-	raw     []byte // scratch for a number's raw text
-	typ     string // Document.Type still in the parser's buffer, copied by encode
-	tags    []string
-	strs    []string
-	one     []string // a one-element list
-	errs    []string
-	members []member // IOC members Elastic does not know
+	p        fastjson.Parser
+	doc      ecs.Doc
+	sub      ecs.Doc
+	buf      []byte // scratch for one raw value
+	arr      []byte // scratch for an array being built
+	num      []byte // scratch for number text
+	raw      []byte // scratch for a number's raw text
+	scoreNum []byte // the IOC score as Java prints it, see iocScore
+	typ      string // Document.Type still in the parser's buffer, copied by encode
+	tags     []string
+	strs     []string
+	one      []string // a one-element list
+	errs     []string
+	members  []member // IOC members Elastic does not know
 }
 
 // NewNormalizer returns a Normalizer with the given options. An invalid
@@ -158,12 +270,12 @@ func (n *Normalizer) parse(raw []byte) *fastjson.Object {
 func (n *Normalizer) begin(raw []byte) *fastjson.Object {
 	n.reset()
 	d := &n.doc
-	d.Str("ecs.version", ecsVersion)
-	d.Str("event.module", eventModule)
-	d.Str("event.original", b2s(raw))
-	d.Str("event.dataset", n.opts.Dataset)
+	d.At(pECSVersion).Str(ecsVersion)
+	d.At(pEventModule).Str(eventModule)
+	d.At(pEventOriginal).Str(b2s(raw))
+	d.At(pEventDataset).Str(n.opts.Dataset)
 	if !n.opts.Ingested.IsZero() {
-		d.TimeLayout("event.ingested", n.opts.Ingested, ecs.TimeLayoutSeconds)
+		d.At(pEventIngested).TimeLayout(n.opts.Ingested, ecs.TimeLayoutSeconds)
 	}
 	return n.parse(raw)
 }
@@ -177,10 +289,10 @@ func (n *Normalizer) errorf(format string, args ...any) {
 func (n *Normalizer) finish(doc *vigil.Document) vigil.Document {
 	d := &n.doc
 	if len(n.errs) > 0 {
-		d.Str("event.kind", kindError)
-		d.Strs("error.message", n.errs)
+		d.At(pEventKind).Str(kindError)
+		d.At(pErrorMessage).Strs(n.errs)
 	}
-	d.Strs("tags", n.finalTags())
+	d.At(pTags).Strs(n.finalTags())
 	return n.encode(doc)
 }
 
@@ -251,13 +363,22 @@ func (n *Normalizer) timestampOf(t time.Time) time.Time {
 	if t.IsZero() {
 		return time.Time{}
 	}
-	return t.UTC().Truncate(time.Millisecond)
+	return truncMillis(t.UTC())
+}
+
+// truncMillis is t.Truncate(time.Millisecond) for a t without a monotonic
+// clock reading, without its general division.
+func truncMillis(t time.Time) time.Time {
+	if ns := t.Nanosecond() % 1e6; ns != 0 {
+		return t.Add(-time.Duration(ns))
+	}
+	return t
 }
 
 // timestamp writes @timestamp (see timestampOf) and returns it.
 func (n *Normalizer) timestamp(t time.Time) time.Time {
 	t = n.timestampOf(t)
-	n.doc.Time("@timestamp", t)
+	n.doc.At(pTimestamp).Time(t)
 	return t
 }
 
@@ -339,7 +460,7 @@ func (n *Normalizer) display(v *fastjson.Value) string {
 func (n *Normalizer) date(name string, v *fastjson.Value) (time.Time, bool) {
 	if s, ok := str(v); ok {
 		if t, ok := ecs.ParseTime(s); ok {
-			return t.Truncate(time.Millisecond), true
+			return truncMillis(t), true
 		}
 	}
 	n.errorf("%s: unable to parse date [%s]", name, n.display(v))
@@ -465,13 +586,13 @@ func object(v *fastjson.Value) *fastjson.Object {
 // renamedArray writes the array v at path of n.doc, each object element
 // rewritten by elem into n.sub; other elements are kept as they are. A
 // value that is not an array is written unchanged.
-func (n *Normalizer) renamedArray(path string, v *fastjson.Value, elem func(sub *ecs.Doc, o *fastjson.Object)) {
+func (n *Normalizer) renamedArray(path *ecs.Path, v *fastjson.Value, elem func(sub *ecs.Doc, o *fastjson.Object)) {
 	if v == nil || v.Type() != fastjson.TypeArray {
-		n.put(&n.doc, path, v)
+		n.doc.At(path).Value(v)
 		return
 	}
 	if n.buildArray(v, elem) {
-		n.doc.Raw(path, n.arr)
+		n.doc.At(path).Raw(n.arr)
 	}
 }
 
@@ -540,8 +661,8 @@ type iocValue struct {
 	domain        string // threat.indicator.url.domain of a domain
 	ip            string // threat.indicator.ip, related.ip
 	email         string
-	hash          string // related.hash
-	hashPath      string // threat.indicator.file.hash.*, or "" for rapid7.tc.ioc.file.hash
+	hash          string    // related.hash
+	hashPath      *ecs.Path // threat.indicator.file.hash.*, or nil for rapid7.tc.ioc.file.hash
 }
 
 // iocScore is what score maps to.
@@ -666,52 +787,52 @@ func (n *Normalizer) IOC(raw []byte) vigil.Document {
 
 	// Write the fields, in sorted order.
 	d := &n.doc
-	d.Time("@timestamp", ts)
-	d.Str("ecs.version", ecsVersion)
+	d.At(pTimestamp).Time(ts)
+	d.At(pECSVersion).Str(ecsVersion)
 	if len(n.errs) > 0 {
-		d.Strs("error.message", n.errs)
+		d.At(pErrorMessage).Strs(n.errs)
 	}
-	d.Strs("event.category", categoryThreat)
-	d.Str("event.dataset", n.opts.Dataset)
+	d.At(pEventCategory).Strs(categoryThreat)
+	d.At(pEventDataset).Str(n.opts.Dataset)
 	if !n.opts.Ingested.IsZero() {
-		d.TimeLayout("event.ingested", n.opts.Ingested, ecs.TimeLayoutSeconds)
+		d.At(pEventIngested).TimeLayout(n.opts.Ingested, ecs.TimeLayoutSeconds)
 	}
 	if len(n.errs) > 0 {
-		d.Str("event.kind", kindError)
+		d.At(pEventKind).Str(kindError)
 	} else {
-		d.Str("event.kind", "enrichment")
+		d.At(pEventKind).Str("enrichment")
 	}
-	d.Str("event.module", eventModule)
-	d.Str("event.original", b2s(raw))
+	d.At(pEventModule).Str(eventModule)
+	d.At(pEventOriginal).Str(b2s(raw))
 	if sc.hasRisk {
-		d.Float32("event.risk_score", sc.risk)
+		d.At(pEventRiskScore).Float32(sc.risk)
 	}
-	d.Strs("event.type", typeIndicator)
+	d.At(pEventType).Strs(typeIndicator)
 
-	d.Time("rapid7.tc.ioc.deleted_at", deletedAt)
-	d.Str("rapid7.tc.ioc.expiration_duration", n.opts.ExpirationDuration)
-	if iv.hash != "" && iv.hashPath == "" {
+	d.At(pTCIOCDeletedAt).Time(deletedAt)
+	d.At(pTCIOCExpirationDuration).Str(n.opts.ExpirationDuration)
+	if iv.hash != "" && iv.hashPath == nil {
 		// Elastic leaves json.file.hash in place, so it ends up here.
-		d.Str("rapid7.tc.ioc.file.hash", iv.hash)
+		d.At(pTCIOCFileHash).Str(iv.hash)
 	}
-	n.put(d, "rapid7.tc.ioc.first_seen", f.firstSeen)
-	n.put(d, "rapid7.tc.ioc.geolocation", f.geolocation)
-	n.put(d, "rapid7.tc.ioc.last_seen", f.lastSeen)
-	n.put(d, "rapid7.tc.ioc.last_update_date", f.lastUpdate)
-	n.put(d, "rapid7.tc.ioc.related.campaigns", f.campaigns)
-	n.put(d, "rapid7.tc.ioc.related.malware", f.malware)
-	n.put(d, "rapid7.tc.ioc.related.threat_actors", f.threatActors)
+	d.At(pTCIOCFirstSeen).Value(f.firstSeen)
+	d.At(pTCIOCGeolocation).Value(f.geolocation)
+	d.At(pTCIOCLastSeen).Value(f.lastSeen)
+	d.At(pTCIOCLastUpdateDate).Value(f.lastUpdate)
+	d.At(pTCIOCRelatedCampaigns).Value(f.campaigns)
+	d.At(pTCIOCRelatedMalware).Value(f.malware)
+	d.At(pTCIOCRelatedThreatActors).Value(f.threatActors)
 	if hasFeeds {
-		d.Raw("rapid7.tc.ioc.reported_feeds", n.arr)
+		d.At(pTCIOCReportedFeeds).Raw(n.arr)
 	} else if f.reportedFeeds != nil && f.reportedFeeds.Type() != fastjson.TypeArray {
-		n.put(d, "rapid7.tc.ioc.reported_feeds", f.reportedFeeds)
+		d.At(pTCIOCReportedFeeds).Value(f.reportedFeeds)
 	}
-	n.put(d, "rapid7.tc.ioc.score", f.score)
-	n.put(d, "rapid7.tc.ioc.severity", f.severity)
-	n.put(d, "rapid7.tc.ioc.status", f.status)
-	n.put(d, "rapid7.tc.ioc.tags", f.tags)
-	n.put(d, "rapid7.tc.ioc.type", f.typ)
-	n.put(d, "rapid7.tc.ioc.value", f.value)
+	n.putScore(d.At(pTCIOCScore), f.score)
+	d.At(pTCIOCSeverity).Value(f.severity)
+	d.At(pTCIOCStatus).Value(f.status)
+	d.At(pTCIOCTags).Value(f.tags)
+	d.At(pTCIOCType).Value(f.typ)
+	d.At(pTCIOCValue).Value(f.value)
 	n.iocWhitelisted(f.whitelisted)
 	// Elastic renames the whole record to rapid7.tc.ioc, so members it
 	// does not know are kept there. They are rare; the Doc sorts them in.
@@ -721,50 +842,50 @@ func (n *Normalizer) IOC(raw []byte) vigil.Document {
 
 	if iv.hash != "" {
 		n.one = append(n.one[:0], iv.hash)
-		d.Strs("related.hash", n.one)
+		d.At(pRelatedHash).Strs(n.one)
 	}
 	if iv.ip != "" {
 		n.one = append(n.one[:0], iv.ip)
-		d.Strs("related.ip", n.one)
+		d.At(pRelatedIP).Strs(n.one)
 	}
-	d.Strs("tags", n.finalTags())
+	d.At(pTags).Strs(n.finalTags())
 
 	switch {
 	case sc.confidence != "":
-		d.Str("threat.indicator.confidence", sc.confidence)
+		d.At(pIndicatorConfidence).Str(sc.confidence)
 	case sc.confRaw:
-		n.put(d, "threat.indicator.confidence", f.score)
+		n.putScore(d.At(pIndicatorConfidence), f.score)
 	}
-	d.Str("threat.indicator.email.address", iv.email)
-	if iv.hashPath != "" {
-		d.Str(iv.hashPath, iv.hash)
+	d.At(pIndicatorEmailAddress).Str(iv.email)
+	if iv.hashPath != nil {
+		d.At(iv.hashPath).Str(iv.hash)
 	}
-	d.Time("threat.indicator.first_seen", firstSeen)
-	n.put(d, "threat.indicator.geo.country_iso_code", f.geolocation)
-	d.Str("threat.indicator.ip", iv.ip)
-	d.Time("threat.indicator.last_seen", lastSeen)
-	d.Time("threat.indicator.modified_at", modified)
-	d.Str("threat.indicator.name", iv.name)
-	d.Strs("threat.indicator.provider", n.strs)
-	d.Str("threat.indicator.type", iv.indicatorType)
+	d.At(pIndicatorFirstSeen).Time(firstSeen)
+	d.At(pIndicatorGeoCountryISOCode).Value(f.geolocation)
+	d.At(pIndicatorIP).Str(iv.ip)
+	d.At(pIndicatorLastSeen).Time(lastSeen)
+	d.At(pIndicatorModifiedAt).Time(modified)
+	d.At(pIndicatorName).Str(iv.name)
+	d.At(pIndicatorProvider).Strs(n.strs)
+	d.At(pIndicatorType).Str(iv.indicatorType)
 	if iv.isURL {
 		u := &iv.url
-		d.Str("threat.indicator.url.domain", u.Domain)
-		d.Str("threat.indicator.url.extension", u.Extension)
-		d.Str("threat.indicator.url.fragment", u.Fragment)
-		d.Str("threat.indicator.url.full", u.Original)
-		d.Str("threat.indicator.url.original", u.Original)
-		d.Str("threat.indicator.url.password", u.Password)
-		d.Str("threat.indicator.url.path", u.Path)
+		d.At(pIndicatorURLDomain).Str(u.Domain)
+		d.At(pIndicatorURLExtension).Str(u.Extension)
+		d.At(pIndicatorURLFragment).Str(u.Fragment)
+		d.At(pIndicatorURLFull).Str(u.Original)
+		d.At(pIndicatorURLOriginal).Str(u.Original)
+		d.At(pIndicatorURLPassword).Str(u.Password)
+		d.At(pIndicatorURLPath).Str(u.Path)
 		if u.Port >= 0 {
-			d.Int("threat.indicator.url.port", int64(u.Port))
+			d.At(pIndicatorURLPort).Int(int64(u.Port))
 		}
-		d.Str("threat.indicator.url.query", u.Query)
-		d.Str("threat.indicator.url.scheme", u.Scheme)
-		d.Str("threat.indicator.url.user_info", u.UserInfo)
-		d.Str("threat.indicator.url.username", u.Username)
+		d.At(pIndicatorURLQuery).Str(u.Query)
+		d.At(pIndicatorURLScheme).Str(u.Scheme)
+		d.At(pIndicatorURLUserInfo).Str(u.UserInfo)
+		d.At(pIndicatorURLUsername).Str(u.Username)
 	} else {
-		d.Str("threat.indicator.url.domain", iv.domain)
+		d.At(pIndicatorURLDomain).Str(iv.domain)
 	}
 	return n.encode(&doc)
 }
@@ -828,30 +949,26 @@ func (n *Normalizer) iocValue(typ, value *fastjson.Value) (iv iocValue) {
 	case "file":
 		iv.hash = v
 		if h, ok := ecs.HashField(v); ok {
-			iv.hashPath = hashPath(h)
+			iv.hashPath = hashPaths[h]
 			iv.name = v // Elastic names md5, sha1 and sha256 only.
 		}
 	}
 	return iv
 }
 
-func hashPath(h string) string {
-	switch h {
-	case "md5":
-		return "threat.indicator.file.hash.md5"
-	case "sha1":
-		return "threat.indicator.file.hash.sha1"
-	case "sha256":
-		return "threat.indicator.file.hash.sha256"
-	case "sha384":
-		return "threat.indicator.file.hash.sha384"
-	}
-	return "threat.indicator.file.hash.sha512"
+// hashPaths are the threat.indicator.file.hash fields.
+var hashPaths = map[string]*ecs.Path{
+	"md5":    ecs.NewPath("threat.indicator.file.hash.md5"),
+	"sha1":   ecs.NewPath("threat.indicator.file.hash.sha1"),
+	"sha256": ecs.NewPath("threat.indicator.file.hash.sha256"),
+	"sha384": ecs.NewPath("threat.indicator.file.hash.sha384"),
+	"sha512": ecs.NewPath("threat.indicator.file.hash.sha512"),
 }
 
 // iocScore maps score to event.risk_score (a float), the confidence and
 // rapid7.tc.ioc.score. Errors are recorded.
 func (n *Normalizer) iocScore(score *fastjson.Value) (sc iocScore) {
+	n.scoreNum = n.scoreNum[:0]
 	if isNull(score) {
 		return sc
 	}
@@ -865,11 +982,23 @@ func (n *Normalizer) iocScore(score *fastjson.Value) (sc iocScore) {
 		sc.confRaw = true
 		return sc
 	}
-	f64, _ := strconv.ParseFloat(n.javaNumber(score), 64)
+	// toFloat left the number as Java prints it in n.num.
+	n.scoreNum = append(n.scoreNum[:0], n.num...)
+	f64, _ := strconv.ParseFloat(b2s(n.scoreNum), 64)
 	if sc.confidence = ecs.Confidence(f64); sc.confidence == "" {
 		sc.confRaw = true // 0 < score < 1 falls between the buckets
 	}
 	return sc
+}
+
+// putScore writes the score at s as Value does, reusing the number's text
+// that iocScore worked out.
+func (n *Normalizer) putScore(s ecs.Setter, score *fastjson.Value) {
+	if len(n.scoreNum) > 0 && score != nil && score.Type() == fastjson.TypeNumber {
+		s.Raw(n.scoreNum)
+		return
+	}
+	s.Value(score)
 }
 
 // iocWhitelisted writes whitelisted converted to a string.
@@ -879,9 +1008,9 @@ func (n *Normalizer) iocWhitelisted(v *fastjson.Value) {
 	}
 	switch v.Type() {
 	case fastjson.TypeObject, fastjson.TypeArray:
-		n.put(&n.doc, "rapid7.tc.ioc.whitelisted", v)
+		n.doc.At(pTCIOCWhitelisted).Value(v)
 	default:
-		n.doc.Str("rapid7.tc.ioc.whitelisted", n.render(v))
+		n.doc.At(pTCIOCWhitelisted).Str(n.render(v))
 	}
 }
 
@@ -982,7 +1111,7 @@ func (n *Normalizer) Alert(raw []byte) vigil.Document {
 	doc := vigil.Document{Dataset: n.dataset(DatasetAlert), View: vigil.ViewAlerts}
 	d := &n.doc
 	o := n.begin(raw)
-	d.Str("event.kind", "alert")
+	d.At(pEventKind).Str("alert")
 	if o == nil {
 		doc.Timestamp = n.timestamp(time.Time{})
 		doc.ExpiresAt = latestExpiry(doc.Timestamp)
@@ -993,22 +1122,22 @@ func (n *Normalizer) Alert(raw []byte) vigil.Document {
 	if v := o.Get("UpdateDate"); !isNull(v) {
 		if t, ok := n.date("UpdateDate", v); ok {
 			updated = t
-			d.Time("rapid7.tc.alert.update_date", t)
+			d.At(pTCAlertUpdateDate).Time(t)
 		}
 	}
 	doc.Timestamp = n.timestamp(updated)
 	doc.ExpiresAt = latestExpiry(doc.Timestamp)
 
 	id := o.Get("_id")
-	n.put(d, "rapid7.tc.alert.id", id)
-	n.put(d, "event.id", id)
+	d.At(pTCAlertID).Value(id)
+	d.At(pEventID).Value(id)
 	n.buf = append(append(n.buf[:0], alertRefURL...), n.render(id)...)
-	d.Str("event.reference", b2s(n.buf))
+	d.At(pEventReference).Str(b2s(n.buf))
 	if s, ok := str(id); ok {
 		doc.Key = s // copied by encode
 	}
 
-	n.renamedArray("rapid7.tc.alert.assets", o.Get("Assets"), func(sub *ecs.Doc, e *fastjson.Object) {
+	n.renamedArray(pTCAlertAssets, o.Get("Assets"), func(sub *ecs.Doc, e *fastjson.Object) {
 		e.Visit(func(k []byte, v *fastjson.Value) {
 			key := b2s(k)
 			switch key {
@@ -1020,32 +1149,32 @@ func (n *Normalizer) Alert(raw []byte) vigil.Document {
 			n.put(sub, key, v)
 		})
 	})
-	n.put(d, "rapid7.tc.alert.assignees", o.Get("Assignees"))
+	d.At(pTCAlertAssignees).Value(o.Get("Assignees"))
 
 	if details := object(o.Get("Details")); details != nil {
 		typ := details.Get("Type")
-		n.put(d, "rapid7.tc.alert.details.type", typ)
+		d.At(pTCAlertDetailsType).Value(typ)
 		if s, ok := str(typ); ok {
 			n.typ = s // copied by encode
 		}
-		n.put(d, "rapid7.tc.alert.details.subtype", details.Get("SubType"))
-		n.put(d, "rapid7.tc.alert.details.title", details.Get("Title"))
-		n.put(d, "rapid7.tc.alert.details.description", details.Get("Description"))
-		n.put(d, "rapid7.tc.alert.details.severity", details.Get("Severity"))
-		n.put(d, "rapid7.tc.alert.details.images", details.Get("Images"))
+		d.At(pTCAlertDetailsSubtype).Value(details.Get("SubType"))
+		d.At(pTCAlertDetailsTitle).Value(details.Get("Title"))
+		d.At(pTCAlertDetailsDescription).Value(details.Get("Description"))
+		d.At(pTCAlertDetailsSeverity).Value(details.Get("Severity"))
+		d.At(pTCAlertDetailsImages).Value(details.Get("Images"))
 		if src := object(details.Get("Source")); src != nil {
-			n.put(d, "rapid7.tc.alert.details.source.type", src.Get("Type"))
-			n.put(d, "rapid7.tc.alert.details.source.url", src.Get("URL"))
-			n.put(d, "rapid7.tc.alert.details.source.email", src.Get("Email"))
-			n.put(d, "rapid7.tc.alert.details.source.network_type", src.Get("NetworkType"))
-			n.put(d, "rapid7.tc.alert.details.source.leak_name", src.Get("LeakName"))
+			d.At(pTCAlertDetailsSourceType).Value(src.Get("Type"))
+			d.At(pTCAlertDetailsSourceURL).Value(src.Get("URL"))
+			d.At(pTCAlertDetailsSourceEmail).Value(src.Get("Email"))
+			d.At(pTCAlertDetailsSourceNetworkType).Value(src.Get("NetworkType"))
+			d.At(pTCAlertDetailsSourceLeakName).Value(src.Get("LeakName"))
 			if v := src.Get("Date"); !isNull(v) {
 				if t, ok := n.date("Details.Source.Date", v); ok {
-					d.Time("rapid7.tc.alert.details.source.date", t)
+					d.At(pTCAlertDetailsSourceDate).Time(t)
 				}
 			}
 		}
-		n.renamedArray("rapid7.tc.alert.details.tags", details.Get("Tags"), func(sub *ecs.Doc, e *fastjson.Object) {
+		n.renamedArray(pTCAlertDetailsTags, details.Get("Tags"), func(sub *ecs.Doc, e *fastjson.Object) {
 			e.Visit(func(k []byte, v *fastjson.Value) {
 				key := b2s(k)
 				switch key {
@@ -1063,22 +1192,22 @@ func (n *Normalizer) Alert(raw []byte) vigil.Document {
 		})
 	}
 
-	n.put(d, "rapid7.tc.alert.takedown_status", o.Get("TakedownStatus"))
-	n.put(d, "rapid7.tc.alert.related_iocs", o.Get("RelatedIocs"))
-	n.put(d, "rapid7.tc.alert.related_threat_ids", o.Get("RelatedThreatIDs"))
+	d.At(pTCAlertTakedownStatus).Value(o.Get("TakedownStatus"))
+	d.At(pTCAlertRelatedIOCs).Value(o.Get("RelatedIocs"))
+	d.At(pTCAlertRelatedThreatIDs).Value(o.Get("RelatedThreatIDs"))
 	if v := o.Get("FoundDate"); !isNull(v) {
 		if t, ok := n.date("FoundDate", v); ok {
-			d.Time("rapid7.tc.alert.found_date", t)
+			d.At(pTCAlertFoundDate).Time(t)
 		}
 	}
 	if v := field(object(o.Get("Closed")), "IsClosed"); !isNull(v) {
 		if b, ok := n.toBool("Closed.IsClosed", v); ok {
-			d.Bool("rapid7.tc.alert.is_closed", b)
+			d.At(pTCAlertIsClosed).Bool(b)
 		}
 	}
 	if v := o.Get("IsFlagged"); !isNull(v) {
 		if b, ok := n.toBool("IsFlagged", v); ok {
-			d.Bool("rapid7.tc.alert.is_flagged", b)
+			d.At(pTCAlertIsFlagged).Bool(b)
 		}
 	}
 	return n.finish(&doc)
@@ -1088,15 +1217,18 @@ func (n *Normalizer) Alert(raw []byte) vigil.Document {
 // Vulnerabilities
 
 // mentionSources maps mentionsPerSource members to their field names.
-var mentionSources = [...]struct{ key, name, path string }{
-	{"PasteSite", "mentionsPerSource.PasteSite", "rapid7.tc.vulnerability.mentions.source.paste_site"},
-	{"HackingForum", "mentionsPerSource.HackingForum", "rapid7.tc.vulnerability.mentions.source.hacking_forum"},
-	{"InstantMessage", "mentionsPerSource.InstantMessage", "rapid7.tc.vulnerability.mentions.source.instant_message"},
-	{"DarkWeb", "mentionsPerSource.DarkWeb", "rapid7.tc.vulnerability.mentions.source.dark_web"},
-	{"ClearWebCyberBlogs", "mentionsPerSource.ClearWebCyberBlogs", "rapid7.tc.vulnerability.mentions.source.clear_web_cyber_blogs"},
-	{"CodeRepositories", "mentionsPerSource.CodeRepositories", "rapid7.tc.vulnerability.mentions.source.code_repositories"},
-	{"Exploit", "mentionsPerSource.Exploit", "rapid7.tc.vulnerability.mentions.source.exploit"},
-	{"SocialMedia", "mentionsPerSource.SocialMedia", "rapid7.tc.vulnerability.mentions.source.social_media"},
+var mentionSources = [...]struct {
+	key, name string
+	path      *ecs.Path
+}{
+	{"PasteSite", "mentionsPerSource.PasteSite", ecs.NewPath("rapid7.tc.vulnerability.mentions.source.paste_site")},
+	{"HackingForum", "mentionsPerSource.HackingForum", ecs.NewPath("rapid7.tc.vulnerability.mentions.source.hacking_forum")},
+	{"InstantMessage", "mentionsPerSource.InstantMessage", ecs.NewPath("rapid7.tc.vulnerability.mentions.source.instant_message")},
+	{"DarkWeb", "mentionsPerSource.DarkWeb", ecs.NewPath("rapid7.tc.vulnerability.mentions.source.dark_web")},
+	{"ClearWebCyberBlogs", "mentionsPerSource.ClearWebCyberBlogs", ecs.NewPath("rapid7.tc.vulnerability.mentions.source.clear_web_cyber_blogs")},
+	{"CodeRepositories", "mentionsPerSource.CodeRepositories", ecs.NewPath("rapid7.tc.vulnerability.mentions.source.code_repositories")},
+	{"Exploit", "mentionsPerSource.Exploit", ecs.NewPath("rapid7.tc.vulnerability.mentions.source.exploit")},
+	{"SocialMedia", "mentionsPerSource.SocialMedia", ecs.NewPath("rapid7.tc.vulnerability.mentions.source.social_media")},
 }
 
 // cpeRange maps the members of a CPE's Range to their new places.
@@ -1113,12 +1245,12 @@ func (n *Normalizer) Vulnerability(raw []byte) vigil.Document {
 	doc := vigil.Document{Dataset: n.dataset(DatasetVulnerability), View: vigil.ViewVulnerabilities}
 	d := &n.doc
 	o := n.begin(raw)
-	d.Str("event.kind", "event")
-	d.Strs("event.category", categoryThreatVuln)
-	d.Strs("event.type", typeIndicator)
-	d.Str("vulnerability.classification", "CVSS")
-	d.Str("vulnerability.enumeration", "CVE")
-	d.Str("vulnerability.scanner.vendor", "Rapid7")
+	d.At(pEventKind).Str("event")
+	d.At(pEventCategory).Strs(categoryThreatVuln)
+	d.At(pEventType).Strs(typeIndicator)
+	d.At(pVulnerabilityClassification).Str("CVSS")
+	d.At(pVulnerabilityEnumeration).Str("CVE")
+	d.At(pVulnerabilityScannerVendor).Str("Rapid7")
 	if o == nil {
 		doc.Timestamp = n.timestamp(time.Time{})
 		doc.ExpiresAt = latestExpiry(doc.Timestamp)
@@ -1129,18 +1261,18 @@ func (n *Normalizer) Vulnerability(raw []byte) vigil.Document {
 	if v := o.Get("updateDate"); !isNull(v) {
 		if t, ok := n.date("updateDate", v); ok {
 			updated = t
-			d.Time("rapid7.tc.vulnerability.update_date", t)
+			d.At(pTCVulnUpdateDate).Time(t)
 		}
 	}
 	doc.Timestamp = n.timestamp(updated)
 	doc.ExpiresAt = latestExpiry(doc.Timestamp)
 
 	id := o.Get("cveId")
-	n.put(d, "rapid7.tc.vulnerability.id", id)
-	n.put(d, "vulnerability.id", id)
+	d.At(pTCVulnID).Value(id)
+	d.At(pVulnerabilityID).Value(id)
 	if s := n.render(id); s != "" {
 		n.buf = append(append(n.buf[:0], vulnRefURL...), s...)
-		d.Str("vulnerability.reference", b2s(n.buf))
+		d.At(pVulnerabilityReference).Str(b2s(n.buf))
 	}
 	if s, ok := str(id); ok {
 		doc.Key = s // copied by encode
@@ -1148,52 +1280,52 @@ func (n *Normalizer) Vulnerability(raw []byte) vigil.Document {
 
 	if v := o.Get("publishedDate"); !isNull(v) {
 		if t, ok := n.date("publishedDate", v); ok {
-			d.Time("rapid7.tc.vulnerability.published_date", t)
+			d.At(pTCVulnPublishedDate).Time(t)
 		}
 	}
 	sev := o.Get("severity")
-	n.put(d, "rapid7.tc.vulnerability.severity", sev)
-	n.put(d, "vulnerability.severity", sev)
+	d.At(pTCVulnSeverity).Value(sev)
+	d.At(pVulnerabilitySeverity).Value(sev)
 	if s, ok := str(sev); ok {
 		n.typ = s // copied by encode
 	}
 	if v := o.Get("intsightsScore"); !isNull(v) {
 		if f, ok := n.toFloat("intsightsScore", v, 64); ok {
-			d.Float("rapid7.tc.vulnerability.intsights_score", f)
+			d.At(pTCVulnIntsightsScore).Float(f)
 		}
 	}
 	if v := o.Get("cvssScore"); !isNull(v) {
 		if f, ok := n.toFloat("cvssScore", v, 64); ok {
-			d.Float("rapid7.tc.vulnerability.cvss_score", f)
-			d.Float("vulnerability.score.base", f)
+			d.At(pTCVulnCVSSScore).Float(f)
+			d.At(pVulnerabilityScoreBase).Float(f)
 		}
 	}
 	if v := o.Get("mentionsAmount"); !isNull(v) {
 		if x, ok := n.toLong("mentionsAmount", v); ok {
-			d.Int("rapid7.tc.vulnerability.mentions.total", x)
+			d.At(pTCVulnMentionsTotal).Int(x)
 		}
 	}
 	if per := object(o.Get("mentionsPerSource")); per != nil {
 		for _, m := range mentionSources {
 			if v := per.Get(m.key); !isNull(v) {
 				if x, ok := n.toLong(m.name, v); ok {
-					d.Int(m.path, x)
+					d.At(m.path).Int(x)
 				}
 			}
 		}
 	}
-	n.put(d, "rapid7.tc.vulnerability.mention.first_date", o.Get("firstMentionDate"))
-	n.put(d, "rapid7.tc.vulnerability.mention.last_date", o.Get("lastMentionDate"))
+	d.At(pTCVulnMentionFirstDate).Value(o.Get("firstMentionDate"))
+	d.At(pTCVulnMentionLastDate).Value(o.Get("lastMentionDate"))
 	if v := o.Get("exploitAvailability"); !isNull(v) {
 		if b, ok := n.toBool("exploitAvailability", v); ok {
-			d.Bool("rapid7.tc.vulnerability.exploit_availability", b)
+			d.At(pTCVulnExploitAvailability).Bool(b)
 		}
 	}
-	n.put(d, "rapid7.tc.vulnerability.origin", o.Get("vulnerabilityOrigin"))
-	n.put(d, "rapid7.tc.vulnerability.related.threat_actors", o.Get("relatedThreatActors"))
-	n.put(d, "rapid7.tc.vulnerability.related.malware", o.Get("relatedMalware"))
-	n.put(d, "rapid7.tc.vulnerability.related.campaigns", o.Get("relatedCampaigns"))
-	n.renamedArray("rapid7.tc.vulnerability.cpe", o.Get("cpe"), func(sub *ecs.Doc, e *fastjson.Object) {
+	d.At(pTCVulnOrigin).Value(o.Get("vulnerabilityOrigin"))
+	d.At(pTCVulnRelatedThreatActors).Value(o.Get("relatedThreatActors"))
+	d.At(pTCVulnRelatedMalware).Value(o.Get("relatedMalware"))
+	d.At(pTCVulnRelatedCampaigns).Value(o.Get("relatedCampaigns"))
+	n.renamedArray(pTCVulnCPE, o.Get("cpe"), func(sub *ecs.Doc, e *fastjson.Object) {
 		e.Visit(func(k []byte, v *fastjson.Value) {
 			key := b2s(k)
 			switch key {

@@ -109,9 +109,17 @@ type Page struct {
 
 // WriteStats counts what a page write did.
 type WriteStats struct {
-	Raw      int // documents written to the raw store
-	Live     int // live-view rows inserted or replaced
-	Stale    int // documents older than the live row they would replace
+	Raw int // documents written to the raw store
+	// Live counts the documents offered to the live views: those that
+	// may enter one (no pipeline error) and have a key. Whether each one
+	// becomes its key's live row (the newest @timestamp wins) is settled
+	// when the store merges it, which may be after WritePage returns.
+	Live int
+	// Stale counts the documents found older than the live row they would
+	// replace, when the store knows it at write time. A store that merges
+	// live views in batches (internal/sqlite) learns it only at the merge
+	// and reports 0 here.
+	Stale    int
 	Unkeyed  int // live-eligible documents without a key
 	Rejected int // pipeline errors
 }
@@ -133,9 +141,19 @@ type PruneStats struct {
 
 // Store keeps raw documents, live views and collector cursors.
 type Store interface {
-	// WritePage writes a page's documents to the raw store and live views and
-	// saves its cursor, all in one transaction.
+	// WritePage writes a page's documents to the raw store and saves its
+	// cursor, all in one transaction, and offers the documents to the live
+	// views. Live reflects them as soon as WritePage returns; a store may
+	// fold them into its materialized live views later, in batches (see
+	// Sync).
 	WritePage(ctx context.Context, p Page) (WriteStats, error)
+	// Sync folds every document written so far into the store's
+	// materialized live views, so that they no longer depend on work still
+	// to do. A store that merges live views in batches does so on its own
+	// once enough documents wait, and when a writer opens it; collectors
+	// call Sync at the end of every pull, so that a pull leaves nothing
+	// unmerged behind it.
+	Sync(ctx context.Context) error
 	// Cursor returns the saved cursor of (source, dataset), or nil.
 	Cursor(ctx context.Context, source, dataset string) ([]byte, error)
 	// Live calls fn for each unexpired document of the view that matches f,

@@ -7,6 +7,43 @@
 // `vigil get` works while `vigil serve` writes), its file survives a killed
 // process without repair, and SQL serves the filters the CLI, the API and the
 // feeds need.
+//
+// # Staged live views
+//
+// The live views are built the way Elastic's "latest" transforms build
+// theirs: the ingest only appends, and a merge folds what was appended into
+// the live table in large batches.
+//
+//   - WritePage appends one raw segment (the page's documents as
+//     s2-compressed NDJSON), with the list of its live-eligible documents
+//     (view, dataset, key, type, @timestamp, expiry and where the document
+//     sits in the segment), and saves the cursor, in one transaction. It
+//     writes no live row: a page of random keys no longer dirties an index
+//     leaf per document.
+//   - A merge reads the segments after the live watermark (the id of the
+//     last segment merged), keeps the newest document per (view, dataset,
+//     key) of the batch, sorts the batch by key and upserts it into the live
+//     table with the newest-@timestamp-wins rule, then moves the watermark,
+//     in one transaction. Sorted keys touch each leaf of the live table's
+//     index once per batch instead of once per document.
+//   - Merges run when the documents waiting reach Options.MergeDocs or 64
+//     MiB (inside WritePage, after the page is committed), when a writer
+//     opens the store (a writer killed before its merge is caught up), on
+//     Sync (the collectors call it at the end of every pull) and before
+//     Prune.
+//
+// Readers never wait for a merge: Live overlays the documents waiting in
+// the segments after the watermark on the live table, in the same
+// snapshot, so a reader in any process sees every committed page; the cost
+// is that a Live call reads the entry lists of the waiting segments, and
+// decompresses those holding documents it returns. What lags is the live
+// table itself, by one batch at most while merges succeed: Stats counts
+// its rows, and reports the documents waiting as Pending.
+//
+// A crash at any point converges: a page and its cursor commit together,
+// a merge and its watermark commit together, and merging a segment twice
+// is impossible because the watermark moves in the merge's transaction.
+// Segment ids are AUTOINCREMENT, so an id is never reused after a prune.
 package sqlite
 
 import (
@@ -39,6 +76,13 @@ var migrations embed.FS
 // FileName is the database file's name inside the data directory.
 const FileName = "vigil.db"
 
+// DefaultMergeDocs is the default of Options.MergeDocs: about 60 MiB of IOC
+// documents. A merge cost about as much per document with 32,768 as with
+// 65,536 (each index leaf it rewrites is shared by fewer documents, but
+// its transaction spills less of SQLite's cache), and a pull of a million
+// IOCs peaked at 235 MB of RSS instead of 372.
+const DefaultMergeDocs = 32768
+
 // Options configure a store.
 type Options struct {
 	// Retention is how long raw documents are kept (and how long expired
@@ -49,6 +93,15 @@ type Options struct {
 	// ReadOnly opens an existing database for reading only. It never
 	// creates or migrates the database.
 	ReadOnly bool
+	// MergeDocs is how many live-eligible documents may wait in raw
+	// segments before WritePage merges them into the live table, and the
+	// size of a merge batch (a batch also ends at mergeBytes of
+	// documents). Larger batches rewrite each index leaf fewer times per
+	// document; the writer keeps the documents waiting in memory, to merge
+	// them without reading them back. 0 means DefaultMergeDocs; a negative
+	// value turns the automatic merges of WritePage off (Open, Sync,
+	// Materialize and Prune still merge).
+	MergeDocs int
 }
 
 // DB is the SQLite store. It is safe for concurrent use.
@@ -59,13 +112,15 @@ type DB struct {
 	opts  Options
 	path  string
 
-	// wmu guards what WritePage reuses from page to page. The single rw
-	// connection serializes writes anyway.
+	// wmu guards the writer's state below. The single rw connection
+	// serializes writes anyway.
 	wmu     sync.Mutex
 	upserts map[int]*sql.Stmt // multi-row live upserts by row count
 	args    []any
-	raw     []byte // a page's NDJSON
-	seg     []byte // its s2 encoding
+	seg     []byte // a page's s2 encoding
+	ents    []byte // a page's entry list, before its header
+	pend    pending
+	merge   mergeBuf
 }
 
 var _ vigil.Store = (*DB)(nil)
@@ -75,13 +130,16 @@ var _ vigil.Store = (*DB)(nil)
 var ErrNoData = errors.New("no database yet")
 
 // Open opens (and, unless read-only, creates and migrates) the database in
-// dir.
+// dir. A writer then merges the documents a previous writer left unmerged.
 func Open(ctx context.Context, dir string, opts Options) (*DB, error) {
 	if opts.Clock == nil {
 		opts.Clock = vigil.SystemClock{}
 	}
 	if opts.Retention <= 0 {
 		opts.Retention = 5 * 24 * time.Hour
+	}
+	if opts.MergeDocs == 0 {
+		opts.MergeDocs = DefaultMergeDocs
 	}
 	path := filepath.Join(dir, FileName)
 	db := &DB{clock: opts.Clock, opts: opts, path: path}
@@ -113,6 +171,14 @@ func Open(ctx context.Context, dir string, opts Options) (*DB, error) {
 		return db, nil
 	}
 	db.upserts = map[int]*sql.Stmt{}
+	// Catch up: merge what a writer killed before its merge left behind.
+	db.wmu.Lock()
+	_, err := db.mergeLocked(ctx)
+	db.wmu.Unlock()
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	return db, nil
 }
 
@@ -120,18 +186,27 @@ func Open(ctx context.Context, dir string, opts Options) (*DB, error) {
 // a commit is atomic and survives a killed process; a power cut can lose
 // the last commits, never corrupt the file.
 const (
+	// pageSize is the database page size, set when the file is created.
+	// The writes are appends (raw segments, new live rows) and sorted
+	// runs (a merge rewrites the index leaves its keys fall in, in order),
+	// and SQLite makes two write system calls per page in the WAL and two
+	// more at the checkpoint: on a virtual machine a system call costs
+	// more than copying 4 KiB, and 64 KiB pages made a merge of new keys
+	// about twice as cheap as 4 KiB ones (13 to 24 µs per document with
+	// 4 KiB, 10 to 14 with 16 KiB, 7 to 13 with 64 KiB). A document
+	// updated in place costs a page write whatever the size: 30 to 40 µs
+	// per document for random keys among a million, with 4, 16 or 64 KiB
+	// pages alike.
+	pageSize = 64 << 10
 	// cacheKiB is the writer's page cache (SQLite's default is 2 MiB;
-	// readers keep it). A page of 1000 documents dirties about 1400 pages
-	// (5.5 MiB): with 2 MiB SQLite spilled them to the WAL in the middle of
-	// the transaction and read back from the OS the index pages it had
-	// just evicted. It is most of the writer's memory: 64 MiB of the
-	// 100 MiB peak RSS of a pull of a million IOCs.
+	// readers keep it). It holds the (ds, key) index of a million keys
+	// (about 50 MiB), which every merge walks. A merge writes about 70 MiB
+	// per 32,768 IOCs, so the cache spills to the WAL during the
+	// transaction, but in order: the pages spilled are not touched again.
 	cacheKiB = 64 << 10
-	// walCheckpointPages is how large the WAL grows (in 4 KiB pages) before
-	// a commit checkpoints it (SQLite's default is 1000, 4 MiB, less than
-	// one page of 1000 documents, so every commit checkpointed and synced
-	// twice). Index pages that many commits touch are copied back once.
-	walCheckpointPages = 16 << 10 // 64 MiB
+	// walCheckpointPages is how large the WAL grows (in pages) before a
+	// commit checkpoints it: 64 MiB (SQLite's default is 1000 pages).
+	walCheckpointPages = (64 << 20) / pageSize
 	// walSizeLimit truncates the WAL back to this size after a checkpoint.
 	walSizeLimit = 64 << 20
 )
@@ -151,54 +226,13 @@ func (c connector) Driver() driver.Driver {
 	if c.readOnly {
 		return &sqlite3.SQLiteDriver{}
 	}
+	// page_size applies to a database that has no page yet, so it comes
+	// before journal_mode, which writes the first one.
 	return &sqlite3.SQLiteDriver{ConnectHook: func(conn *sqlite3.SQLiteConn) error {
-		_, err := conn.Exec(fmt.Sprintf("PRAGMA cache_size = -%d; PRAGMA wal_autocheckpoint = %d; PRAGMA journal_size_limit = %d; PRAGMA temp_store = MEMORY;",
-			cacheKiB, walCheckpointPages, walSizeLimit), nil)
+		_, err := conn.Exec(fmt.Sprintf("PRAGMA page_size = %d; PRAGMA journal_mode = WAL; PRAGMA cache_size = -%d; PRAGMA wal_autocheckpoint = %d; PRAGMA journal_size_limit = %d; PRAGMA temp_store = MEMORY;",
+			pageSize, cacheKiB, walCheckpointPages, walSizeLimit), nil)
 		return err
 	}}
-}
-
-// upsertRows is the number of documents per live-view upsert statement:
-// one statement per document costs about 2 µs more per document, in
-// database/sql, the driver and SQLite.
-const upsertRows = 100
-
-// upsertStmt returns the statement that upserts n documents into the live
-// view, preparing it on first use (so not while a transaction holds the
-// connection). Call with wmu held.
-//
-// SQLite applies the rows in order, each one seeing those before it, so a
-// key given twice in one statement ends as if written by two statements.
-// The newest @timestamp wins; a document as new as the live row replaces
-// it. The statement needs no statement journal (a copy of every page it
-// touches, taken in case it fails half-way, which cost 3 µs per document):
-// OR FAIL lets a failing row keep the rows before it, and the columns the
-// upsert updates have no NOT NULL constraint (upsertLive binds no NULL),
-// so the statement cannot abort after changing something; a failed
-// statement fails WritePage, which rolls the whole page back.
-func (db *DB) upsertStmt(ctx context.Context, n int) (*sql.Stmt, error) {
-	if st, ok := db.upserts[n]; ok {
-		return st, nil
-	}
-	var q strings.Builder
-	q.WriteString("INSERT OR FAIL INTO live (view, dataset, key, type, ts, expires_at, updated_at, doc) VALUES ")
-	for i := range n {
-		if i > 0 {
-			q.WriteByte(',')
-		}
-		q.WriteString("(?,?,?,?,?,?,?,?)")
-	}
-	q.WriteString(`
-ON CONFLICT (view, dataset, key) DO UPDATE SET
-    type = excluded.type, ts = excluded.ts, expires_at = excluded.expires_at,
-    updated_at = excluded.updated_at, doc = excluded.doc
-WHERE excluded.ts >= live.ts`)
-	st, err := db.rw.PrepareContext(ctx, q.String())
-	if err != nil {
-		return nil, fmt.Errorf("store: prepare: %w", err)
-	}
-	db.upserts[n] = st
-	return st, nil
 }
 
 func dsn(path string, readOnly bool) string {
@@ -206,7 +240,7 @@ func dsn(path string, readOnly bool) string {
 	if readOnly {
 		q += "&mode=ro&_query_only=1"
 	} else {
-		q += "&_journal_mode=WAL&_synchronous=NORMAL&_txlock=immediate"
+		q += "&_synchronous=NORMAL&_txlock=immediate"
 	}
 	return "file:" + path + "?" + q
 }
@@ -214,13 +248,17 @@ func dsn(path string, readOnly bool) string {
 // Path returns the database file's path.
 func (db *DB) Path() string { return db.path }
 
-// Close closes the database.
+// Close closes the database. It does not merge: documents still waiting
+// are merged by the next writer's Open (and readers see them meanwhile).
 func (db *DB) Close() error {
 	var errs []error
 	db.wmu.Lock()
 	for _, st := range db.upserts {
 		errs = append(errs, st.Close())
 	}
+	db.upserts = nil
+	db.pend.drop()
+	db.pend.free = nil
 	db.wmu.Unlock()
 	if db.ro != nil {
 		errs = append(errs, db.ro.Close())
@@ -308,7 +346,16 @@ func ms(t time.Time) int64 {
 	return t.UnixMilli()
 }
 
-// WritePage writes the page's documents and cursor in one transaction.
+// WritePage appends the page's documents as one raw segment, with the list
+// of its live-eligible documents, and saves its cursor, in one transaction.
+// The documents reach the live table at the next merge; Live shows them at
+// once. When the documents waiting reach Options.MergeDocs (or 64 MiB),
+// WritePage then merges them. A failed merge does not fail the page, which is committed:
+// it is tried again by a later WritePage, and Sync reports it.
+//
+// Stats: Live counts the page's live-eligible documents with a key, Stale
+// is always 0 (whether a document is older than its live row is settled by
+// the merge; Materialize counts it).
 func (db *DB) WritePage(ctx context.Context, p vigil.Page) (vigil.WriteStats, error) {
 	var st vigil.WriteStats
 	if db.rw == nil {
@@ -316,23 +363,24 @@ func (db *DB) WritePage(ctx context.Context, p vigil.Page) (vigil.WriteStats, er
 	}
 	db.wmu.Lock()
 	defer db.wmu.Unlock()
-	// Prepare the upserts this page needs before the transaction takes the
-	// only connection.
-	live := 0
-	for i := range p.Docs {
-		if p.Docs[i].Live() {
-			live++
-		}
-	}
-	for _, n := range []int{min(live, upsertRows), live % upsertRows} {
-		if n > 0 {
-			if _, err := db.upsertStmt(ctx, n); err != nil {
-				return st, err
-			}
-		}
+	if err := ctx.Err(); err != nil {
+		return st, fmt.Errorf("store: %w", err)
 	}
 	now := db.clock.Now()
 	nowMS := now.UnixMilli()
+	var seg *memSeg
+	if len(p.Docs) > 0 {
+		var err error
+		if seg, err = db.encodeSegment(p.Docs, &st); err != nil {
+			return st, err
+		}
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			db.pend.recycle(seg)
+		}
+	}()
 	tx, err := db.rw.BeginTx(ctx, nil)
 	if err != nil {
 		return st, fmt.Errorf("store: begin: %w", err)
@@ -343,31 +391,20 @@ func (db *DB) WritePage(ctx context.Context, p vigil.Page) (vigil.WriteStats, er
 	// watch it. ctx is checked between statements, and cancelling it
 	// rolls the transaction back.
 	sctx := context.WithoutCancel(ctx)
-	if len(p.Docs) > 0 {
-		raw := db.raw[:0]
-		errCount := 0
-		for i := range p.Docs {
-			d := &p.Docs[i]
-			raw = append(raw, d.Source...)
-			raw = append(raw, '\n')
-			if d.Error != "" {
-				errCount++
-			}
+	if seg != nil {
+		var live any // NULL when no document is live-eligible
+		if seg.docs > 0 {
+			live = seg.live
 		}
-		db.raw = raw
-		if n := s2.MaxEncodedLen(len(raw)); cap(db.seg) < n {
-			db.seg = make([]byte, n)
-		}
-		body := s2.Encode(db.seg[:cap(db.seg)], raw)
-		if _, err := tx.ExecContext(sctx, `INSERT INTO raw_segments (source, dataset, ingested_at, docs, errors, body) VALUES (?, ?, ?, ?, ?, ?)`,
-			p.Source, p.Dataset, nowMS, len(p.Docs), errCount, body); err != nil {
+		res, err := tx.ExecContext(sctx, `INSERT INTO raw_segments (source, dataset, ingested_at, docs, errors, live_docs, body, live) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			p.Source, p.Dataset, nowMS, len(p.Docs), st.Rejected, seg.docs, db.seg, live)
+		if err != nil {
 			return st, fmt.Errorf("store: write raw documents: %w", err)
 		}
-		st.Raw = len(p.Docs)
-		st.Rejected = errCount
-		if err := db.upsertLive(ctx, sctx, tx, p.Docs, nowMS, &st); err != nil {
-			return st, err
+		if seg.id, err = res.LastInsertId(); err != nil {
+			return st, fmt.Errorf("store: write raw documents: %w", err)
 		}
+		seg.ingested = nowMS
 	}
 	if err := ctx.Err(); err != nil {
 		return st, fmt.Errorf("store: %w", err)
@@ -382,62 +419,37 @@ ON CONFLICT (source, dataset) DO UPDATE SET state = excluded.state, updated_at =
 	if err := tx.Commit(); err != nil {
 		return st, fmt.Errorf("store: commit: %w", err)
 	}
+	committed = true
+	if seg != nil && seg.docs > 0 {
+		db.pend.add(seg)
+	} else {
+		db.pend.recycle(seg)
+	}
+	if db.opts.MergeDocs > 0 && (db.pend.docs >= db.opts.MergeDocs || db.pend.bytes >= mergeBytes) && db.pend.docs >= db.pend.retryAt {
+		if _, err := db.mergeLocked(ctx); err != nil {
+			// Try again once another batch has come in.
+			db.pend.retryAt = db.pend.docs + db.opts.MergeDocs
+		}
+	}
 	return st, nil
 }
 
-// upsertLive writes the live-eligible documents into their live views,
-// upsertRows per statement. Call with wmu held.
-func (db *DB) upsertLive(ctx, sctx context.Context, tx *sql.Tx, docs []vigil.Document, nowMS int64, st *vigil.WriteStats) error {
-	args := db.args[:0]
-	rows := 0
-	flush := func() error {
-		if rows == 0 {
-			return nil
-		}
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("store: %w", err)
-		}
-		stmt := db.upserts[rows] // prepared by WritePage
-		res, err := tx.StmtContext(sctx, stmt).ExecContext(sctx, args...)
-		if err != nil {
-			return fmt.Errorf("store: write live view: %w", err)
-		}
-		// A row counts as a change when it was inserted or replaced,
-		// not when the live row was newer.
-		n, err := res.RowsAffected()
-		if err != nil {
-			return fmt.Errorf("store: write live view: %w", err)
-		}
-		st.Live += int(n)
-		st.Stale += rows - int(n)
-		clear(args)
-		args = args[:0]
-		rows = 0
-		return nil
+// Sync merges every document written so far into the live table.
+func (db *DB) Sync(ctx context.Context) error {
+	_, err := db.Materialize(ctx)
+	return err
+}
+
+// Materialize merges the documents waiting in raw segments into the live
+// table, in batches of Options.MergeDocs documents (one transaction each),
+// and returns what it did.
+func (db *DB) Materialize(ctx context.Context) (MergeStats, error) {
+	if db.rw == nil {
+		return MergeStats{}, errors.New("store: opened read-only")
 	}
-	defer func() { db.args = args[:0] }()
-	for i := range docs {
-		d := &docs[i]
-		if d.Error != "" {
-			continue
-		}
-		if d.Key == "" {
-			st.Unkeyed++
-			continue
-		}
-		if d.Source == nil {
-			// The driver would bind NULL, which the schema does not refuse.
-			return fmt.Errorf("store: write live view: document %q of %s has no source", d.Key, d.Dataset)
-		}
-		args = append(args, string(d.View), d.Dataset, d.Key, d.Type, ms(d.Timestamp), ms(d.ExpiresAt), nowMS, d.Source)
-		rows++
-		if rows == upsertRows {
-			if err := flush(); err != nil {
-				return err
-			}
-		}
-	}
-	return flush()
+	db.wmu.Lock()
+	defer db.wmu.Unlock()
+	return db.mergeLocked(ctx)
 }
 
 // Cursor returns the saved cursor of (source, dataset), or nil when there is
@@ -455,41 +467,100 @@ func (db *DB) Cursor(ctx context.Context, source, dataset string) ([]byte, error
 }
 
 // Live calls fn for each unexpired document of the view matching f, in
-// (dataset, key) order.
+// (dataset, key) order. It reads the live table and the documents written
+// but not merged yet, in one snapshot, so it reflects every committed page.
 func (db *DB) Live(ctx context.Context, f vigil.LiveFilter, fn func(vigil.Document) error) error {
-	q := strings.Builder{}
-	q.WriteString(`SELECT dataset, key, type, ts, expires_at, doc FROM live WHERE view = ? AND expires_at > ?`)
-	args := []any{string(f.View), db.clock.Now().UnixMilli()}
-	if f.Dataset != "" {
-		q.WriteString(` AND dataset = ?`)
-		args = append(args, f.Dataset)
+	now := db.clock.Now().UnixMilli()
+	tx, err := db.ro.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("store: read live view: %w", err)
 	}
+	defer tx.Rollback()
+	ov, err := readOverlay(ctx, tx, f, now)
+	if err != nil {
+		return err
+	}
+	datasets, err := viewDatasets(ctx, tx, f.View, f.Dataset, ov)
+	if err != nil {
+		return err
+	}
+	emitted := 0
+	full := func() bool { return f.Limit > 0 && emitted >= f.Limit }
+	emit := func(d vigil.Document) error {
+		emitted++
+		return fn(d)
+	}
+	for _, ds := range datasets {
+		if full() {
+			return nil
+		}
+		if ds.id != 0 {
+			if err := db.liveRows(ctx, tx, f, now, ds, ov, emitted, full, emit); err != nil {
+				return err
+			}
+		}
+		// The dataset's waiting documents that sort after its last row.
+		for !full() {
+			d, ok := ov.nextIn(ds.name)
+			if !ok {
+				break
+			}
+			if err := emit(d); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// liveRows calls emit for the live rows of one dataset, in key order, with
+// the waiting documents of the overlay merged in.
+func (db *DB) liveRows(ctx context.Context, tx *sql.Tx, f vigil.LiveFilter, now int64, ds liveDataset, ov *overlay, emitted int, full func() bool, emit func(vigil.Document) error) error {
+	q := strings.Builder{}
+	q.WriteString(`SELECT key, type, ts, expires_at, doc FROM live WHERE ds = ? AND expires_at > ?`)
+	args := []any{ds.id, now}
 	if f.Type != "" {
 		q.WriteString(` AND type = ?`)
 		args = append(args, f.Type)
 	}
-	q.WriteString(` ORDER BY dataset, key`)
-	if f.Limit > 0 {
+	q.WriteString(` ORDER BY key`)
+	if f.Limit > 0 && ov.empty() {
 		q.WriteString(` LIMIT ?`)
-		args = append(args, f.Limit)
+		args = append(args, f.Limit-emitted)
 	}
-	rows, err := db.ro.QueryContext(ctx, q.String(), args...)
+	rows, err := tx.QueryContext(ctx, q.String(), args...)
 	if err != nil {
 		return fmt.Errorf("store: read live view: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var d vigil.Document
+		d := vigil.Document{View: f.View, Dataset: ds.name}
 		var ts, exp int64
-		if err := rows.Scan(&d.Dataset, &d.Key, &d.Type, &ts, &exp, &d.Source); err != nil {
+		if err := rows.Scan(&d.Key, &d.Type, &ts, &exp, &d.Source); err != nil {
 			return fmt.Errorf("store: read live view: %w", err)
 		}
-		d.View = f.View
+		// Waiting documents that sort first, then this row unless a
+		// waiting document replaces it.
+		for !full() {
+			pd, ok := ov.nextBefore(ds.name, d.Key)
+			if !ok {
+				break
+			}
+			if err := emit(pd); err != nil {
+				return err
+			}
+		}
+		if full() {
+			return nil
+		}
+		if ov.replaces(ds.name, d.Key) {
+			continue
+		}
 		d.Timestamp = time.UnixMilli(ts).UTC()
 		if exp != math.MaxInt64 {
 			d.ExpiresAt = time.UnixMilli(exp).UTC()
 		}
-		if err := fn(d); err != nil {
+		if err := emit(d); err != nil {
 			return err
 		}
 	}
@@ -499,13 +570,21 @@ func (db *DB) Live(ctx context.Context, f vigil.LiveFilter, fn func(vigil.Docume
 	return nil
 }
 
-// Prune removes raw segments ingested before now - retention, and live rows
-// that expired before now - retention (until then they are tombstones that
-// reads skip).
+// Prune merges the documents waiting, then removes raw segments ingested
+// before now - retention, and live rows that expired before now - retention
+// (until then they are tombstones that reads skip). A segment is never
+// removed before it is merged.
 func (db *DB) Prune(ctx context.Context) (vigil.PruneStats, error) {
 	var st vigil.PruneStats
 	if db.rw == nil {
 		return st, errors.New("store: opened read-only")
+	}
+	db.wmu.Lock()
+	defer db.wmu.Unlock()
+	// Merged first, a waiting document meets the tombstones that are
+	// about to go, as it would have when it was written.
+	if _, err := db.mergeLocked(ctx); err != nil {
+		return st, err
 	}
 	cutoff := db.clock.Now().Add(-db.opts.Retention).UnixMilli()
 	tx, err := db.rw.BeginTx(ctx, nil)
@@ -513,10 +592,11 @@ func (db *DB) Prune(ctx context.Context) (vigil.PruneStats, error) {
 		return st, fmt.Errorf("store: prune: %w", err)
 	}
 	defer tx.Rollback()
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(docs), 0) FROM raw_segments WHERE ingested_at < ?`, cutoff).Scan(&st.RawSegments, &st.RawDocs); err != nil {
+	const merged = `ingested_at < ? AND id <= (SELECT segment FROM live_watermark)`
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(docs), 0) FROM raw_segments WHERE `+merged, cutoff).Scan(&st.RawSegments, &st.RawDocs); err != nil {
 		return st, fmt.Errorf("store: prune: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM raw_segments WHERE ingested_at < ?`, cutoff); err != nil {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM raw_segments WHERE `+merged, cutoff); err != nil {
 		return st, fmt.Errorf("store: prune raw documents: %w", err)
 	}
 	// The day condition lets the live_expires_day index find the rows.
@@ -535,14 +615,17 @@ func (db *DB) Prune(ctx context.Context) (vigil.PruneStats, error) {
 type DatasetStats struct {
 	View      vigil.View
 	Dataset   string
-	Live      int64 // unexpired live rows
+	Live      int64 // unexpired rows of the live table
 	Expired   int64 // tombstones awaiting pruning
+	Pending   int64 // live-eligible documents written but not merged yet
 	RawDocs   int64
 	RawErrors int64
 	LastWrite time.Time
 }
 
-// Stats returns per-dataset counts.
+// Stats returns per-dataset counts. Live and Expired count the rows of the
+// live table, which lags the pages written by the Pending documents until
+// the next merge.
 func (db *DB) Stats(ctx context.Context) ([]DatasetStats, error) {
 	now := db.clock.Now().UnixMilli()
 	byKey := map[string]*DatasetStats{}
@@ -555,7 +638,13 @@ func (db *DB) Stats(ctx context.Context) ([]DatasetStats, error) {
 		byKey[k] = s
 		return s
 	}
-	rows, err := db.ro.QueryContext(ctx, `SELECT view, dataset, SUM(expires_at > ?), SUM(expires_at <= ?), MAX(updated_at) FROM live GROUP BY view, dataset`, now, now)
+	tx, err := db.ro.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("store: stats: %w", err)
+	}
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, `SELECT d.view, d.dataset, SUM(l.expires_at > ?), SUM(l.expires_at <= ?), MAX(l.updated_at)
+FROM live l JOIN live_datasets d ON d.id = l.ds GROUP BY l.ds`, now, now)
 	if err != nil {
 		return nil, fmt.Errorf("store: stats: %w", err)
 	}
@@ -570,15 +659,20 @@ func (db *DB) Stats(ctx context.Context) ([]DatasetStats, error) {
 		s.Live, s.Expired, s.LastWrite = live, exp, time.UnixMilli(last).UTC()
 	}
 	rows.Close()
-	rows, err = db.ro.QueryContext(ctx, `SELECT dataset, SUM(docs), SUM(errors), MAX(ingested_at) FROM raw_segments GROUP BY dataset`)
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: stats: %w", err)
+	}
+	rows, err = tx.QueryContext(ctx, `SELECT dataset, SUM(docs), SUM(errors), MAX(ingested_at),
+    SUM(CASE WHEN id > (SELECT segment FROM live_watermark) THEN live_docs ELSE 0 END)
+FROM raw_segments GROUP BY dataset`)
 	if err != nil {
 		return nil, fmt.Errorf("store: stats: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var ds string
-		var docs, errs, last int64
-		if err := rows.Scan(&ds, &docs, &errs, &last); err != nil {
+		var docs, errs, last, pending int64
+		if err := rows.Scan(&ds, &docs, &errs, &last, &pending); err != nil {
 			return nil, fmt.Errorf("store: stats: %w", err)
 		}
 		var s *DatasetStats
@@ -590,17 +684,20 @@ func (db *DB) Stats(ctx context.Context) ([]DatasetStats, error) {
 		if s == nil {
 			s = get("", ds)
 		}
-		s.RawDocs, s.RawErrors = docs, errs
+		s.RawDocs, s.RawErrors, s.Pending = docs, errs, pending
 		if t := time.UnixMilli(last).UTC(); t.After(s.LastWrite) {
 			s.LastWrite = t
 		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: stats: %w", err)
 	}
 	out := make([]DatasetStats, 0, len(byKey))
 	for _, s := range byKey {
 		out = append(out, *s)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Dataset < out[j].Dataset })
-	return out, rows.Err()
+	return out, nil
 }
 
 // RawDocs calls fn with each raw document of the dataset ("" for all), oldest
@@ -633,5 +730,8 @@ func (db *DB) RawDocs(ctx context.Context, dataset string, fn func(doc []byte) e
 			}
 		}
 	}
-	return rows.Err()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("store: read raw documents: %w", err)
+	}
+	return nil
 }

@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,8 +30,15 @@ var t0 = time.Date(2026, 1, 10, 12, 0, 0, 0, time.UTC)
 
 func open(t *testing.T, c *clock, retention time.Duration) (*sqlite.DB, string) {
 	t.Helper()
+	return openWith(t, c, sqlite.Options{Retention: retention})
+}
+
+// openWith opens a store in a new directory with opts and the clock c.
+func openWith(t *testing.T, c *clock, opts sqlite.Options) (*sqlite.DB, string) {
+	t.Helper()
 	dir := t.TempDir()
-	db, err := sqlite.Open(t.Context(), dir, sqlite.Options{Clock: c, Retention: retention})
+	opts.Clock = c
+	db, err := sqlite.Open(t.Context(), dir, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,24 +67,76 @@ func liveKeys(t *testing.T, db *sqlite.DB, view vigil.View) map[string]string {
 	return out
 }
 
+// TestNewestTimestampWins writes one key in a sequence of pages, merging
+// where a case says, and checks the live view before the last merge (the
+// overlay of the pages not merged yet) and after it.
 func TestNewestTimestampWins(t *testing.T) {
-	c := &clock{t: t0}
-	db, _ := open(t, c, 5*24*time.Hour)
-	ctx := t.Context()
 	far := t0.Add(90 * 24 * time.Hour)
-	newer := ioc("1.2.3.4", t0.Add(-time.Hour), far)
-	older := ioc("1.2.3.4", t0.Add(-2*time.Hour), far)
-	st, err := db.WritePage(ctx, vigil.Page{Source: "s", Dataset: "test.ioc", Docs: []vigil.Document{newer}})
-	if err != nil || st.Live != 1 {
-		t.Fatalf("first write: %+v %v", st, err)
+	at := func(h int) time.Time { return t0.Add(time.Duration(h) * time.Hour) }
+	doc := func(h int, tag string) vigil.Document {
+		d := ioc("1.2.3.4", at(h), far)
+		d.Source = fmt.Appendf(nil, `{"h":%d,"tag":%q}`, h, tag)
+		return d
 	}
-	st, err = db.WritePage(ctx, vigil.Page{Source: "s", Dataset: "test.ioc", Docs: []vigil.Document{older}})
-	if err != nil || st.Stale != 1 || st.Live != 0 {
-		t.Fatalf("older write: %+v %v", st, err)
+	sync := vigil.Document{} // in a page list: merge here
+	cases := []struct {
+		name  string
+		pages [][]vigil.Document
+		want  string // the tag of the document that wins
+		// what the last merge counted
+		superseded, live, stale int
+	}{
+		{"newer then older, two merges", [][]vigil.Document{{doc(2, "a")}, {sync}, {doc(1, "b")}}, "a", 0, 0, 1},
+		{"older then newer, two merges", [][]vigil.Document{{doc(1, "a")}, {sync}, {doc(2, "b")}}, "b", 0, 1, 0},
+		{"newer then older, one batch", [][]vigil.Document{{doc(2, "a")}, {doc(1, "b")}}, "a", 1, 1, 0},
+		{"older then newer, one batch", [][]vigil.Document{{doc(1, "a")}, {doc(2, "b")}}, "b", 1, 1, 0},
+		{"both in one page", [][]vigil.Document{{doc(2, "a"), doc(1, "b")}}, "a", 1, 1, 0},
+		{"tie in one batch: the later", [][]vigil.Document{{doc(1, "a")}, {doc(1, "b")}}, "b", 1, 1, 0},
+		{"tie across merges: the later", [][]vigil.Document{{doc(1, "a")}, {sync}, {doc(1, "b")}}, "b", 0, 1, 0},
+		{"older in a later batch than the newest", [][]vigil.Document{{doc(3, "a")}, {doc(1, "b")}, {sync}, {doc(2, "c")}, {doc(1, "d")}}, "a", 1, 0, 1},
 	}
-	got := liveKeys(t, db, vigil.ViewIndicators)
-	if got["1.2.3.4"] != string(newer.Source) {
-		t.Fatalf("live view kept %s, want the newer document", got["1.2.3.4"])
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &clock{t: t0}
+			db, dir := openWith(t, c, sqlite.Options{MergeDocs: -1})
+			ctx := t.Context()
+			for _, docs := range tc.pages {
+				if docs[0].Key == "" {
+					if err := db.Sync(ctx); err != nil {
+						t.Fatal(err)
+					}
+					continue
+				}
+				st, err := db.WritePage(ctx, vigil.Page{Source: "s", Dataset: "test.ioc", Docs: docs})
+				if err != nil || st.Live != len(docs) || st.Stale != 0 {
+					t.Fatalf("write: %+v %v", st, err)
+				}
+			}
+			want := fmt.Sprintf(`"tag":%q`, tc.want)
+			check := func(when string, db *sqlite.DB) {
+				t.Helper()
+				got := liveKeys(t, db, vigil.ViewIndicators)
+				if len(got) != 1 || !strings.Contains(got["1.2.3.4"], want) {
+					t.Fatalf("%s: live view %v, want the document %s", when, got, tc.want)
+				}
+			}
+			check("before the merge", db)
+			ro, err := sqlite.Open(ctx, dir, sqlite.Options{Clock: c, ReadOnly: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ro.Close()
+			check("before the merge, read-only", ro)
+			ms, err := db.Materialize(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ms.Superseded != tc.superseded || ms.Live != tc.live || ms.Stale != tc.stale {
+				t.Fatalf("merge %+v, want %d superseded, %d live, %d stale", ms, tc.superseded, tc.live, tc.stale)
+			}
+			check("after the merge", db)
+			check("after the merge, read-only", ro)
+		})
 	}
 }
 
@@ -117,16 +180,24 @@ func TestExpiryWithInjectedClock(t *testing.T) {
 	if n := len(liveKeys(t, db, vigil.ViewIndicators)); n != 2 {
 		t.Fatalf("live %d, want 2", n)
 	}
+	if err := db.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
 	c.Advance(time.Hour) // a's deleted_at is now: it has passed at that instant
 	if got := liveKeys(t, db, vigil.ViewIndicators); len(got) != 1 || got["b"] == "" {
 		t.Fatalf("after 1h: %v", got)
 	}
 	// An older copy of the expired IOC cannot bring it back: the tombstone
-	// is newer.
+	// is newer. Not before the merge either.
 	old := ioc("a", t0.Add(-time.Minute), t0.Add(10*time.Hour))
-	st, err := db.WritePage(ctx, vigil.Page{Source: "s", Dataset: "test.ioc", Docs: []vigil.Document{old}})
-	if err != nil || st.Stale != 1 {
-		t.Fatalf("resurrection write: %+v %v", st, err)
+	if _, err := db.WritePage(ctx, vigil.Page{Source: "s", Dataset: "test.ioc", Docs: []vigil.Document{old}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := liveKeys(t, db, vigil.ViewIndicators); len(got) != 1 || got["b"] == "" {
+		t.Fatalf("after the resurrection write: %v", got)
+	}
+	if ms, err := db.Materialize(ctx); err != nil || ms.Stale != 1 {
+		t.Fatalf("resurrection merge: %+v %v", ms, err)
 	}
 	c.Advance(3 * time.Hour)
 	if got := liveKeys(t, db, vigil.ViewIndicators); len(got) != 0 {
@@ -248,5 +319,345 @@ func TestReaderWhileWriterHoldsDatabase(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// view returns every document of a view, filtered, as Live gives them: in
+// order, with every field.
+func view(t *testing.T, db *sqlite.DB, f vigil.LiveFilter) []string {
+	t.Helper()
+	var out []string
+	err := db.Live(t.Context(), f, func(d vigil.Document) error {
+		out = append(out, fmt.Sprintf("%s|%s|%s|%s|%s|%s|%s", d.View, d.Dataset, d.Key, d.Type,
+			d.Timestamp.Format(time.RFC3339Nano), d.ExpiresAt.Format(time.RFC3339Nano), d.Source))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// crashPages are pages of keys written again and again, out of order, some
+// documents expired, some pipeline errors, two datasets and two views.
+func crashPages() []vigil.Page {
+	var pages []vigil.Page
+	for p := range 12 {
+		var docs []vigil.Document
+		for i := range 40 {
+			k := (p*29 + i*7) % 150
+			ts := t0.Add(time.Duration((k*13+p*5)%48) * time.Hour)
+			d := ioc(fmt.Sprintf("10.0.%d.%d", k/100, k%100), ts, ts.Add(time.Duration(k%30)*time.Hour))
+			d.Source = fmt.Appendf(nil, `{"k":%d,"page":%d,"i":%d}`, k, p, i)
+			switch {
+			case i%9 == 0:
+				d.Error = "bad"
+			case i%5 == 0:
+				d.Dataset, d.Type = "test.other", "domain"
+			case i%7 == 0:
+				d.View, d.Dataset = vigil.ViewAlerts, "test.alert"
+			}
+			docs = append(docs, d)
+		}
+		pages = append(pages, vigil.Page{Source: "s", Dataset: "test.ioc", Docs: docs, Cursor: fmt.Appendf(nil, `{"page":%d}`, p)})
+	}
+	return pages
+}
+
+func allViews(t *testing.T, db *sqlite.DB) []string {
+	t.Helper()
+	var out []string
+	for _, v := range vigil.Views {
+		out = append(out, view(t, db, vigil.LiveFilter{View: v})...)
+	}
+	return out
+}
+
+// countdown is a context that reports itself cancelled from the n-th call
+// of Err on, so that a test can interrupt a merge between any two of its
+// statements.
+type countdown struct {
+	context.Context
+	n atomic.Int64
+}
+
+func (c *countdown) Err() error {
+	if c.n.Add(-1) < 0 {
+		return context.Canceled
+	}
+	return c.Context.Err()
+}
+
+// TestCrashConverges kills the writer (closes it without Sync, or cancels
+// a merge at every point it can be interrupted), reopens the store, and
+// checks that it ends with the live view of a store that never crashed,
+// which merged after every page.
+func TestCrashConverges(t *testing.T) {
+	c := &clock{t: t0.Add(20 * time.Hour)}
+	ctx := t.Context()
+	pages := crashPages()
+	ref, _ := openWith(t, c, sqlite.Options{})
+	for _, p := range pages {
+		if _, err := ref.WritePage(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		if err := ref.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := allViews(t, ref)
+	if len(want) < 50 {
+		t.Fatalf("reference view has %d documents", len(want))
+	}
+
+	// written writes the pages into a new store with the options and
+	// closes it without Sync: a writer killed between WritePage and the
+	// merge (or during one, which rolls it back).
+	written := func(t *testing.T, opts sqlite.Options) string {
+		dir := t.TempDir()
+		opts.Clock = c
+		db, err := sqlite.Open(ctx, dir, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range pages {
+			if _, err := db.WritePage(ctx, p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Readers see every page before any merge.
+		if got := allViews(t, db); !slices.Equal(got, want) {
+			t.Fatalf("before the merge: %d documents differ from the reference's %d:\n%s", len(got), len(want), diff(got, want))
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	reopen := func(t *testing.T, dir string, opts sqlite.Options) *sqlite.DB {
+		opts.Clock = c
+		db, err := sqlite.Open(ctx, dir, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	check := func(t *testing.T, db *sqlite.DB) {
+		t.Helper()
+		if got := allViews(t, db); !slices.Equal(got, want) {
+			t.Fatalf("%d documents differ from the reference's %d:\n%s", len(got), len(want), diff(got, want))
+		}
+		stats, err := db.Stats(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range stats {
+			if s.Pending != 0 {
+				t.Fatalf("%s: %d documents pending after the reopen", s.Dataset, s.Pending)
+			}
+		}
+	}
+
+	cases := []struct {
+		name  string
+		write sqlite.Options // the writer that crashes
+		open  sqlite.Options // the writer that reopens
+	}{
+		{"no merge before the crash", sqlite.Options{MergeDocs: -1}, sqlite.Options{}},
+		{"automatic merges before the crash", sqlite.Options{MergeDocs: 70}, sqlite.Options{}},
+		{"reopened with small batches", sqlite.Options{MergeDocs: -1}, sqlite.Options{MergeDocs: 50}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			check(t, reopen(t, written(t, tc.write), tc.open))
+		})
+	}
+
+	// A writer killed during the merge of Open or of Sync, at each point
+	// where it checks its context: the next writer converges.
+	crashed := written(t, sqlite.Options{MergeDocs: -1})
+	body, err := os.ReadFile(filepath.Join(crashed, sqlite.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mergeDocs := range []int{50, 1000} {
+		for n := int64(0); ; n++ {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, sqlite.FileName), body, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cd := &countdown{Context: ctx}
+			cd.n.Store(n)
+			opts := sqlite.Options{Clock: c, MergeDocs: mergeDocs}
+			db, err := sqlite.Open(cd, dir, opts)
+			if err == nil {
+				// n checks were enough for Open to merge everything.
+				db.Close()
+				check(t, reopen(t, dir, sqlite.Options{}))
+				t.Logf("batches of %d: interrupted at each of %d points", mergeDocs, n)
+				break
+			}
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("open interrupted after %d checks: %v", n, err)
+			}
+			check(t, reopen(t, dir, sqlite.Options{}))
+			if n > 1000 {
+				t.Fatal("the merge never completes")
+			}
+		}
+	}
+}
+
+// diff shows the first lines that differ.
+func diff(got, want []string) string {
+	var b strings.Builder
+	for i := range max(len(got), len(want)) {
+		var g, w string
+		if i < len(got) {
+			g = got[i]
+		}
+		if i < len(want) {
+			w = want[i]
+		}
+		if g != w {
+			fmt.Fprintf(&b, "%d:\n  got  %s\n  want %s\n", i, g, w)
+			if b.Len() > 2000 {
+				break
+			}
+		}
+	}
+	return b.String()
+}
+
+// TestLiveOverlaysUnmergedPages checks that Live gives the same answer
+// before and after the merge, for every filter.
+func TestLiveOverlaysUnmergedPages(t *testing.T) {
+	c := &clock{t: t0.Add(20 * time.Hour)}
+	ctx := t.Context()
+	pages := crashPages()
+	filters := []vigil.LiveFilter{
+		{View: vigil.ViewIndicators},
+		{View: vigil.ViewIndicators, Dataset: "test.other"},
+		{View: vigil.ViewIndicators, Type: "domain"},
+		{View: vigil.ViewIndicators, Type: "ipv4-addr", Limit: 7},
+		{View: vigil.ViewIndicators, Limit: 60},
+		{View: vigil.ViewIndicators, Dataset: "test.ioc", Limit: 1},
+		{View: vigil.ViewAlerts},
+		{View: vigil.ViewVulnerabilities},
+	}
+	cases := []struct {
+		name   string
+		merged int // pages merged before the rest are written
+	}{
+		{"nothing merged", 0},
+		{"half merged", 6},
+		{"all but one merged", 11},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			db, dir := openWith(t, c, sqlite.Options{MergeDocs: -1})
+			for i, p := range pages {
+				if i == tc.merged {
+					if err := db.Sync(ctx); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if _, err := db.WritePage(ctx, p); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ro, err := sqlite.Open(ctx, dir, sqlite.Options{Clock: c, ReadOnly: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ro.Close()
+			before := make([][]string, len(filters))
+			for i, f := range filters {
+				before[i] = view(t, ro, f)
+			}
+			if err := db.Sync(ctx); err != nil {
+				t.Fatal(err)
+			}
+			for i, f := range filters {
+				after := view(t, ro, f)
+				if !slices.Equal(before[i], after) {
+					t.Errorf("%+v: before the merge %d documents, after %d:\n%s", f, len(before[i]), len(after), diff(before[i], after))
+				}
+				if f.Limit > 0 && len(after) != f.Limit {
+					t.Errorf("%+v: %d documents, want the limit", f, len(after))
+				}
+			}
+		})
+	}
+}
+
+func TestMergeRunsAtThreshold(t *testing.T) {
+	c := &clock{t: t0}
+	db, _ := openWith(t, c, sqlite.Options{MergeDocs: 100})
+	ctx := t.Context()
+	pending := func() (live, pending int64) {
+		stats, err := db.Stats(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range stats {
+			live += s.Live
+			pending += s.Pending
+		}
+		return live, pending
+	}
+	far := t0.Add(24 * time.Hour)
+	for p := range 4 {
+		var docs []vigil.Document
+		for i := range 30 {
+			docs = append(docs, ioc(fmt.Sprintf("k%d-%d", p, i), t0, far))
+		}
+		if _, err := db.WritePage(ctx, vigil.Page{Source: "s", Dataset: "test.ioc", Docs: docs}); err != nil {
+			t.Fatal(err)
+		}
+		live, pend := pending()
+		want := [][2]int64{{0, 30}, {0, 60}, {0, 90}, {120, 0}}[p]
+		if live != want[0] || pend != want[1] {
+			t.Fatalf("after page %d: %d live rows, %d pending, want %v", p, live, pend, want)
+		}
+	}
+}
+
+// TestPruneKeepsUnmergedSegments: Prune merges first, and a segment is
+// never removed before its documents are merged.
+func TestPruneKeepsUnmergedSegments(t *testing.T) {
+	c := &clock{t: t0}
+	db, _ := openWith(t, c, sqlite.Options{MergeDocs: -1, Retention: time.Hour})
+	ctx := t.Context()
+	far := t0.Add(365 * 24 * time.Hour)
+	if _, err := db.WritePage(ctx, vigil.Page{Source: "s", Dataset: "test.ioc", Docs: []vigil.Document{ioc("a", t0, far), ioc("b", t0, far)}}); err != nil {
+		t.Fatal(err)
+	}
+	c.Advance(2 * time.Hour)
+	raw := func() int {
+		n := 0
+		if err := db.RawDocs(ctx, "", func([]byte) error { n++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	// The merge fails: nothing is pruned.
+	cd := &countdown{Context: ctx}
+	if _, err := db.Prune(cd); !errors.Is(err, context.Canceled) {
+		t.Fatalf("prune with a failing merge: %v", err)
+	}
+	if n := raw(); n != 2 {
+		t.Fatalf("%d raw documents left after a failed prune, want 2", n)
+	}
+	ps, err := db.Prune(ctx)
+	if err != nil || ps.RawSegments != 1 || ps.RawDocs != 2 {
+		t.Fatalf("prune: %+v %v", ps, err)
+	}
+	if n := raw(); n != 0 {
+		t.Fatalf("%d raw documents left", n)
+	}
+	if got := liveKeys(t, db, vigil.ViewIndicators); len(got) != 2 {
+		t.Fatalf("live view %v", got)
 	}
 }

@@ -1,6 +1,7 @@
 package threatcommand
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -140,7 +141,10 @@ func (c *Collector) LastCompleted(ctx context.Context, dataset string) (time.Tim
 // end. When stop is closed it finishes the page in flight and returns
 // ErrStopped. Cancelling ctx aborts at once; the saved cursor still covers
 // every page written.
-func (c *Collector) Pull(ctx context.Context, dataset string, stop <-chan struct{}) (Result, error) {
+func (c *Collector) Pull(ctx context.Context, dataset string, stop <-chan struct{}) (_ Result, err error) {
+	// Whatever the outcome, merge the pages written into the live views;
+	// a failed merge is the pull's error only if nothing failed before.
+	defer func() { err = cmp.Or(err, c.Store.Sync(ctx)) }()
 	res := Result{Source: SourceName, Dataset: dataset}
 	cur, err := c.loadCursor(ctx, dataset)
 	if err != nil {

@@ -1,6 +1,7 @@
 package threatconnect
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -151,7 +152,10 @@ func (c *Collector) LastCompleted(ctx context.Context, _ string) (time.Time, err
 // previous run left open. When stop is closed it finishes the page in
 // flight and returns vigil.ErrStopped. Cancelling ctx aborts at once; the
 // saved cursor still covers every page written.
-func (c *Collector) Pull(ctx context.Context, dataset string, stop <-chan struct{}) (vigil.PullResult, error) {
+func (c *Collector) Pull(ctx context.Context, dataset string, stop <-chan struct{}) (_ vigil.PullResult, err error) {
+	// Whatever the outcome, merge the pages written into the live views;
+	// a failed merge is the pull's error only if nothing failed before.
+	defer func() { err = cmp.Or(err, c.Store.Sync(ctx)) }()
 	res := vigil.PullResult{Source: SourceName, Dataset: dataset}
 	if dataset != DatasetIndicator {
 		return res, fmt.Errorf("threatconnect: unknown dataset %q (the only one is %s)", dataset, DatasetIndicator)

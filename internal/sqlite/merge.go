@@ -1,0 +1,957 @@
+package sqlite
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+	"unsafe"
+
+	"github.com/klauspost/compress/s2"
+
+	"github.com/vigil-ti/vigil"
+)
+
+// A segment's entry list describes its live-eligible documents, in page
+// order:
+//
+//	byte     version (1)
+//	uvarint  number of groups, then per group:
+//	         uvarint len, view; uvarint len, dataset
+//	uvarint  number of entries, then per entry:
+//	         uvarint group; uvarint len, key; uvarint len, type;
+//	         varint @timestamp and varint expiry (Unix ms, MaxInt64: never);
+//	         uvarint offset and uvarint length of the document in the
+//	         segment's NDJSON
+const entriesVersion = 1
+
+// mergeBytes ends a merge batch, and makes WritePage merge, once the
+// documents waiting (their NDJSON) reach it, whatever their number: alert
+// and vulnerability documents are larger than IOCs.
+const mergeBytes = 64 << 20
+
+// maxPendingBytes bounds the NDJSON the writer keeps in memory for the next
+// merge (when merges fail, or WritePage's are turned off). Past it, the
+// copies are dropped and the merge reads the segments back and
+// decompresses them instead (about 1 µs per document).
+const maxPendingBytes = 2 * mergeBytes
+
+// MergeStats counts what a merge did.
+type MergeStats struct {
+	Segments   int // raw segments merged
+	Docs       int // live-eligible documents in them
+	Superseded int // documents a newer one of the same key in the same batch replaced
+	Live       int // live rows inserted or replaced
+	Stale      int // documents older than the live row they would replace
+}
+
+func (s *MergeStats) add(o MergeStats) {
+	s.Segments += o.Segments
+	s.Docs += o.Docs
+	s.Superseded += o.Superseded
+	s.Live += o.Live
+	s.Stale += o.Stale
+}
+
+// memSeg is a raw segment after the watermark, as the merge needs it.
+type memSeg struct {
+	id, ingested int64
+	docs         int    // live-eligible documents
+	raw          []byte // the NDJSON
+	live         []byte // the entry list
+}
+
+// pending is what the writer knows of the segments after the watermark.
+type pending struct {
+	docs      int       // live-eligible documents in them
+	segs      []*memSeg // the segments themselves, when valid
+	bytes     int       // NDJSON held by segs
+	valid     bool      // segs are exactly the segments after the watermark
+	retryAt   int       // after a failed automatic merge, docs to wait for
+	free      [][]byte  // NDJSON buffers to reuse
+	freeBytes int
+}
+
+// buffer returns an empty NDJSON buffer.
+func (p *pending) buffer(size int) []byte {
+	if n := len(p.free); n > 0 {
+		b := p.free[n-1]
+		p.free[n-1] = nil
+		p.free = p.free[:n-1]
+		p.freeBytes -= cap(b)
+		if cap(b) >= size {
+			return b[:0]
+		}
+	}
+	return make([]byte, 0, size+size/8)
+}
+
+func (p *pending) recycle(s *memSeg) {
+	if s == nil || s.raw == nil {
+		return
+	}
+	// Kept for the next pages: fresh memory costs a page fault per 4 KiB.
+	if p.bytes+p.freeBytes+cap(s.raw) <= maxPendingBytes {
+		p.free = append(p.free, s.raw[:0])
+		p.freeBytes += cap(s.raw)
+	}
+	s.raw = nil
+}
+
+// add records a committed segment with live-eligible documents.
+func (p *pending) add(s *memSeg) {
+	p.docs += s.docs
+	if !p.valid || p.bytes+len(s.raw) > maxPendingBytes {
+		p.drop()
+		p.recycle(s)
+		return
+	}
+	p.segs = append(p.segs, s)
+	p.bytes += len(s.raw)
+}
+
+// drop forgets the segments held: the next merge reads them back.
+func (p *pending) drop() {
+	p.bytes = 0
+	for _, s := range p.segs {
+		p.recycle(s)
+	}
+	clear(p.segs)
+	p.segs = p.segs[:0]
+	p.valid = false
+}
+
+// merged records that every segment up to the watermark is merged and none
+// is left.
+func (p *pending) merged() {
+	p.drop()
+	p.valid = true
+	p.docs = 0
+	p.retryAt = 0
+}
+
+// holds reports whether segs are exactly the n segments after the
+// watermark wm, the last being maxID.
+func (p *pending) holds(wm, n, maxID int64) bool {
+	if !p.valid || int64(len(p.segs)) != n || n == 0 {
+		return false
+	}
+	return p.segs[0].id > wm && p.segs[len(p.segs)-1].id == maxID
+}
+
+// encodeSegment builds a page's NDJSON (kept in the returned segment), its
+// s2 encoding (in db.seg) and its entry list, and counts the documents.
+// Call with wmu held.
+func (db *DB) encodeSegment(docs []vigil.Document, st *vigil.WriteStats) (*memSeg, error) {
+	size := 0
+	for i := range docs {
+		size += len(docs[i].Source) + 1
+	}
+	raw := db.pend.buffer(size)
+	type group struct {
+		view    vigil.View
+		dataset string
+	}
+	var groups []group
+	ents := db.ents[:0]
+	n := 0
+	for i := range docs {
+		d := &docs[i]
+		off := len(raw)
+		raw = append(raw, d.Source...)
+		raw = append(raw, '\n')
+		switch {
+		case d.Error != "":
+			st.Rejected++
+			continue
+		case d.Key == "":
+			st.Unkeyed++
+			continue
+		case d.Source == nil:
+			db.pend.recycle(&memSeg{raw: raw})
+			return nil, fmt.Errorf("store: write live view: document %q of %s has no source", d.Key, d.Dataset)
+		}
+		g := -1
+		for j := range groups {
+			if groups[j].view == d.View && groups[j].dataset == d.Dataset {
+				g = j
+				break
+			}
+		}
+		if g < 0 {
+			g = len(groups)
+			groups = append(groups, group{d.View, d.Dataset})
+		}
+		ents = binary.AppendUvarint(ents, uint64(g))
+		ents = binary.AppendUvarint(ents, uint64(len(d.Key)))
+		ents = append(ents, d.Key...)
+		ents = binary.AppendUvarint(ents, uint64(len(d.Type)))
+		ents = append(ents, d.Type...)
+		ents = binary.AppendVarint(ents, ms(d.Timestamp))
+		ents = binary.AppendVarint(ents, ms(d.ExpiresAt))
+		ents = binary.AppendUvarint(ents, uint64(off))
+		ents = binary.AppendUvarint(ents, uint64(len(d.Source)))
+		n++
+	}
+	db.ents = ents
+	st.Raw = len(docs)
+	st.Live = n
+	if m := s2.MaxEncodedLen(len(raw)); cap(db.seg) < m {
+		db.seg = make([]byte, m)
+	}
+	db.seg = s2.Encode(db.seg[:cap(db.seg)], raw)
+	seg := &memSeg{docs: n, raw: raw}
+	if n > 0 {
+		live := make([]byte, 0, 16+len(ents)+len(groups)*48)
+		live = append(live, entriesVersion)
+		live = binary.AppendUvarint(live, uint64(len(groups)))
+		for _, g := range groups {
+			live = binary.AppendUvarint(live, uint64(len(g.view)))
+			live = append(live, g.view...)
+			live = binary.AppendUvarint(live, uint64(len(g.dataset)))
+			live = append(live, g.dataset...)
+		}
+		live = binary.AppendUvarint(live, uint64(n))
+		seg.live = append(live, ents...)
+	}
+	return seg, nil
+}
+
+// entry is one decoded entry. key and typ point into the entry list.
+type entry struct {
+	group    int
+	key, typ []byte
+	ts, exp  int64
+	off, n   int
+}
+
+// entryReader decodes an entry list.
+type entryReader struct {
+	b      []byte
+	groups [][2]string // view, dataset
+	left   int
+}
+
+var errCorrupt = errors.New("entry list is corrupt")
+
+func (r *entryReader) reset(b []byte) error {
+	*r = entryReader{groups: r.groups[:0]}
+	if len(b) == 0 || b[0] != entriesVersion {
+		return errCorrupt
+	}
+	r.b = b[1:]
+	ng, ok := r.uvarint()
+	if !ok {
+		return errCorrupt
+	}
+	for range ng {
+		v, ok1 := r.bytes()
+		d, ok2 := r.bytes()
+		if !ok1 || !ok2 {
+			return errCorrupt
+		}
+		r.groups = append(r.groups, [2]string{string(v), string(d)})
+	}
+	n, ok := r.uvarint()
+	if !ok {
+		return errCorrupt
+	}
+	r.left = int(n)
+	return nil
+}
+
+func (r *entryReader) uvarint() (uint64, bool) {
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		return 0, false
+	}
+	r.b = r.b[n:]
+	return v, true
+}
+
+func (r *entryReader) varint() (int64, bool) {
+	v, n := binary.Varint(r.b)
+	if n <= 0 {
+		return 0, false
+	}
+	r.b = r.b[n:]
+	return v, true
+}
+
+func (r *entryReader) bytes() ([]byte, bool) {
+	n, ok := r.uvarint()
+	if !ok || n > uint64(len(r.b)) {
+		return nil, false
+	}
+	b := r.b[:n:n]
+	r.b = r.b[n:]
+	return b, true
+}
+
+// next decodes the next entry into e; it returns false at the end.
+func (r *entryReader) next(e *entry, rawLen int) (bool, error) {
+	if r.left == 0 {
+		return false, nil
+	}
+	r.left--
+	g, ok := r.uvarint()
+	if !ok || g >= uint64(len(r.groups)) {
+		return false, errCorrupt
+	}
+	e.group = int(g)
+	var ok1, ok2, ok3, ok4, ok5, ok6 bool
+	var off, n uint64
+	e.key, ok1 = r.bytes()
+	e.typ, ok2 = r.bytes()
+	e.ts, ok3 = r.varint()
+	e.exp, ok4 = r.varint()
+	off, ok5 = r.uvarint()
+	n, ok6 = r.uvarint()
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 || off > uint64(rawLen) || n > uint64(rawLen)-off {
+		return false, errCorrupt
+	}
+	e.off, e.n = int(off), int(n)
+	return true, nil
+}
+
+// mergeEnt is a document of a merge batch.
+type mergeEnt struct {
+	typ     []byte
+	doc     []byte
+	ts, exp int64
+	upd     int64 // the segment's ingest time
+}
+
+// sortKey orders a batch as the live table's index does, by (ds, key), and
+// by write order within a key.
+type sortKey struct {
+	key []byte
+	ds  int64
+	i   int32 // index in mergeBuf.ents, in write order
+}
+
+// mergeBuf holds what a merge reuses from batch to batch.
+type mergeBuf struct {
+	ents   []mergeEnt
+	keys   []sortKey
+	groups [][2]string // view, dataset
+	ids    []int64     // their live_datasets ids
+	gmap   []int32
+	rd     entryReader
+}
+
+// upsertRows is the number of documents per live-view upsert statement:
+// one statement per document costs about 2 µs more per document, in
+// database/sql, the driver and SQLite.
+const upsertRows = 100
+
+// upsertSQL is the statement that upserts n documents into the live view.
+//
+// SQLite applies the rows in order, each one seeing those before it. The
+// newest @timestamp wins; a document as new as the live row replaces it.
+// The statement needs no statement journal (a copy of every page it
+// touches, taken in case it fails half-way): OR FAIL lets a failing row
+// keep the rows before it, and the columns the upsert updates have no NOT
+// NULL constraint (the merge binds no NULL), so the statement cannot abort
+// after changing something; a failed statement fails the merge, which
+// rolls the whole batch back.
+func upsertSQL(n int) string {
+	var q strings.Builder
+	q.WriteString("INSERT OR FAIL INTO live (ds, key, type, ts, expires_at, updated_at, doc) VALUES ")
+	for i := range n {
+		if i > 0 {
+			q.WriteByte(',')
+		}
+		q.WriteString("(?,?,?,?,?,?,?)")
+	}
+	q.WriteString(`
+ON CONFLICT (ds, key) DO UPDATE SET
+    type = excluded.type, ts = excluded.ts, expires_at = excluded.expires_at,
+    updated_at = excluded.updated_at, doc = excluded.doc
+WHERE excluded.ts >= live.ts`)
+	return q.String()
+}
+
+// upsertStmt returns the statement that upserts upsertRows documents,
+// preparing it on first use (so not while a transaction holds the only
+// connection). Call with wmu held.
+func (db *DB) upsertStmt(ctx context.Context) (*sql.Stmt, error) {
+	if st, ok := db.upserts[upsertRows]; ok {
+		return st, nil
+	}
+	st, err := db.rw.PrepareContext(ctx, upsertSQL(upsertRows))
+	if err != nil {
+		return nil, fmt.Errorf("store: prepare: %w", err)
+	}
+	db.upserts[upsertRows] = st
+	return st, nil
+}
+
+// mergeLocked merges every segment after the watermark, one transaction
+// per batch. Call with wmu held.
+func (db *DB) mergeLocked(ctx context.Context) (MergeStats, error) {
+	var total MergeStats
+	for {
+		st, more, err := db.mergeBatch(ctx)
+		total.add(st)
+		if err != nil {
+			return total, err
+		}
+		if !more {
+			return total, nil
+		}
+	}
+}
+
+func (db *DB) batchDocs() int {
+	if db.opts.MergeDocs > 0 {
+		return db.opts.MergeDocs
+	}
+	return DefaultMergeDocs
+}
+
+// mergeBatch merges one batch of segments after the watermark: those the
+// writer holds in memory if they are all of them, else up to batchDocs
+// documents read back from the database. more reports that segments are
+// left.
+func (db *DB) mergeBatch(ctx context.Context) (st MergeStats, more bool, err error) {
+	if err := ctx.Err(); err != nil {
+		return st, false, fmt.Errorf("store: merge live views: %w", err)
+	}
+	full, err := db.upsertStmt(ctx)
+	if err != nil {
+		return st, false, err
+	}
+	tx, err := db.rw.BeginTx(ctx, nil)
+	if err != nil {
+		return st, false, fmt.Errorf("store: merge live views: %w", err)
+	}
+	defer tx.Rollback()
+	// As in WritePage: uncancellable statements, ctx checked between them.
+	sctx := context.WithoutCancel(ctx)
+	var wm, n, maxID int64
+	if err := tx.QueryRowContext(sctx, `SELECT segment FROM live_watermark`).Scan(&wm); err != nil {
+		return st, false, fmt.Errorf("store: merge live views: read watermark: %w", err)
+	}
+	if err := tx.QueryRowContext(sctx, `SELECT COUNT(*), COALESCE(MAX(id), 0) FROM raw_segments WHERE id > ? AND live IS NOT NULL`, wm).Scan(&n, &maxID); err != nil {
+		return st, false, fmt.Errorf("store: merge live views: %w", err)
+	}
+	if n == 0 {
+		db.pend.merged()
+		return st, false, nil
+	}
+	segs := db.pend.segs
+	if !db.pend.holds(wm, n, maxID) {
+		// Not what this writer wrote since its last merge (it just
+		// opened the store, or dropped its copies): read them back.
+		db.pend.drop()
+		if segs, more, err = loadSegments(sctx, tx, wm, db.batchDocs()); err != nil {
+			return st, false, err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return st, false, fmt.Errorf("store: merge live views: %w", err)
+	}
+	if err := db.upsertBatch(ctx, sctx, tx, full, segs, &st); err != nil {
+		return st, false, err
+	}
+	last := segs[len(segs)-1].id
+	if _, err := tx.ExecContext(sctx, `UPDATE live_watermark SET segment = ? WHERE id = 1`, last); err != nil {
+		return st, false, fmt.Errorf("store: merge live views: move watermark: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return st, false, fmt.Errorf("store: merge live views: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return st, false, fmt.Errorf("store: merge live views: commit: %w", err)
+	}
+	if more {
+		db.pend.docs = max(0, db.pend.docs-st.Docs)
+	} else {
+		db.pend.merged()
+	}
+	return st, more, nil
+}
+
+// loadSegments reads back segments after the watermark, up to limit
+// documents or mergeBytes of them (at least one segment).
+func loadSegments(ctx context.Context, tx *sql.Tx, wm int64, limit int) (segs []*memSeg, more bool, err error) {
+	rows, err := tx.QueryContext(ctx, `SELECT id, ingested_at, live_docs, live, body FROM raw_segments WHERE id > ? AND live IS NOT NULL ORDER BY id`, wm)
+	if err != nil {
+		return nil, false, fmt.Errorf("store: merge live views: read segments: %w", err)
+	}
+	defer rows.Close()
+	docs, size := 0, 0
+	for rows.Next() {
+		if docs >= limit || size >= mergeBytes {
+			more = true
+			break
+		}
+		s := &memSeg{}
+		var body []byte
+		if err := rows.Scan(&s.id, &s.ingested, &s.docs, &s.live, &body); err != nil {
+			return nil, false, fmt.Errorf("store: merge live views: read segments: %w", err)
+		}
+		if s.raw, err = s2.Decode(nil, body); err != nil {
+			return nil, false, fmt.Errorf("store: raw segment %d is corrupt: %w", s.id, err)
+		}
+		docs += s.docs
+		size += len(s.raw)
+		segs = append(segs, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, fmt.Errorf("store: merge live views: read segments: %w", err)
+	}
+	return segs, more, nil
+}
+
+// datasetID returns the live_datasets id of (view, dataset), adding it if
+// it is new.
+func datasetID(ctx context.Context, tx *sql.Tx, view, dataset string) (int64, error) {
+	var id int64
+	err := tx.QueryRowContext(ctx, `SELECT id FROM live_datasets WHERE view = ? AND dataset = ?`, view, dataset).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		res, err := tx.ExecContext(ctx, `INSERT INTO live_datasets (view, dataset) VALUES (?, ?)`, view, dataset)
+		if err != nil {
+			return 0, err
+		}
+		return res.LastInsertId()
+	}
+	return id, err
+}
+
+// upsertBatch keeps the newest document per (view, dataset, key) of the
+// segments, sorts them by key and upserts them, upsertRows per statement.
+func (db *DB) upsertBatch(ctx, sctx context.Context, tx *sql.Tx, full *sql.Stmt, segs []*memSeg, st *MergeStats) error {
+	b := &db.merge
+	b.ents, b.keys = b.ents[:0], b.keys[:0]
+	b.groups, b.ids = b.groups[:0], b.ids[:0]
+	defer func() {
+		// Drop the references to the segments.
+		clear(b.ents)
+		clear(b.keys)
+	}()
+	var e entry
+	for _, s := range segs {
+		st.Segments++
+		if err := b.rd.reset(s.live); err != nil {
+			return fmt.Errorf("store: raw segment %d: %w", s.id, err)
+		}
+		// The segment's groups, as live_datasets ids.
+		b.gmap = b.gmap[:0]
+		for _, g := range b.rd.groups {
+			i := slices.Index(b.groups, g)
+			if i < 0 {
+				id, err := datasetID(sctx, tx, g[0], g[1])
+				if err != nil {
+					return fmt.Errorf("store: merge live views: %w", err)
+				}
+				i = len(b.groups)
+				b.groups = append(b.groups, g)
+				b.ids = append(b.ids, id)
+			}
+			b.gmap = append(b.gmap, int32(i))
+		}
+		for {
+			ok, err := b.rd.next(&e, len(s.raw))
+			if err != nil {
+				return fmt.Errorf("store: raw segment %d: %w", s.id, err)
+			}
+			if !ok {
+				break
+			}
+			b.keys = append(b.keys, sortKey{key: e.key, ds: b.ids[b.gmap[e.group]], i: int32(len(b.ents))})
+			b.ents = append(b.ents, mergeEnt{typ: e.typ, doc: s.raw[e.off : e.off+e.n], ts: e.ts, exp: e.exp, upd: s.ingested})
+		}
+	}
+	st.Docs += len(b.ents)
+	keys, ents := b.keys, b.ents
+	slices.SortFunc(keys, func(x, y sortKey) int {
+		if x.ds != y.ds {
+			return cmp.Compare(x.ds, y.ds)
+		}
+		if c := bytes.Compare(x.key, y.key); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.i, y.i)
+	})
+
+	// A row counts as a change when it was inserted or replaced, not when
+	// the live row was newer.
+	var changes0, changes1 int
+	if err := tx.QueryRowContext(sctx, `SELECT total_changes()`).Scan(&changes0); err != nil {
+		return fmt.Errorf("store: merge live views: %w", err)
+	}
+	args := db.args[:0]
+	rows, upserted := 0, 0
+	defer func() {
+		clear(args)
+		db.args = args[:0]
+	}()
+	flush := func() error {
+		if rows == 0 {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("store: merge live views: %w", err)
+		}
+		var stmt *sql.Stmt
+		if rows == upsertRows {
+			stmt = tx.StmtContext(sctx, full)
+		} else {
+			var err error
+			if stmt, err = tx.PrepareContext(sctx, upsertSQL(rows)); err != nil {
+				return fmt.Errorf("store: merge live views: prepare: %w", err)
+			}
+			defer stmt.Close()
+		}
+		// Through Query, the driver binds the arguments and steps the
+		// statement in one call into C (Exec makes one per argument).
+		res, err := stmt.QueryContext(sctx, args...)
+		if err != nil {
+			return fmt.Errorf("store: merge live views: %w", err)
+		}
+		if err := res.Close(); err != nil {
+			return fmt.Errorf("store: merge live views: %w", err)
+		}
+		upserted += rows
+		clear(args)
+		args = args[:0]
+		rows = 0
+		return nil
+	}
+	for i := 0; i < len(keys); {
+		k := keys[i]
+		best := k.i
+		j := i + 1
+		for ; j < len(keys) && keys[j].ds == k.ds && bytes.Equal(keys[j].key, k.key); j++ {
+			// In write order: on a tie the later one wins.
+			if ents[keys[j].i].ts >= ents[best].ts {
+				best = keys[j].i
+			}
+		}
+		st.Superseded += j - i - 1
+		i = j
+		d := &ents[best]
+		args = append(args, k.ds, unsafeString(k.key), unsafeString(d.typ), d.ts, d.exp, d.upd, d.doc)
+		rows++
+		if rows == upsertRows {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	if err := tx.QueryRowContext(sctx, `SELECT total_changes()`).Scan(&changes1); err != nil {
+		return fmt.Errorf("store: merge live views: %w", err)
+	}
+	st.Live += changes1 - changes0
+	st.Stale += upserted - (changes1 - changes0)
+	return nil
+}
+
+// unsafeString returns b as a string without copying; the string must not
+// outlive b. The driver copies what it binds.
+func unsafeString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
+// liveDataset is a dataset of a view, with its live_datasets id (0 when
+// the live table has no row of it yet).
+type liveDataset struct {
+	id   int64
+	name string
+}
+
+// viewDatasets returns the datasets of the view (only `only` if set) that
+// the live table or the overlay hold, in name order.
+func viewDatasets(ctx context.Context, tx *sql.Tx, view vigil.View, only string, ov *overlay) ([]liveDataset, error) {
+	q := `SELECT id, dataset FROM live_datasets WHERE view = ?`
+	args := []any{string(view)}
+	if only != "" {
+		q += ` AND dataset = ?`
+		args = append(args, only)
+	}
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: read live view: %w", err)
+	}
+	defer rows.Close()
+	var out []liveDataset
+	for rows.Next() {
+		var d liveDataset
+		if err := rows.Scan(&d.id, &d.name); err != nil {
+			return nil, fmt.Errorf("store: read live view: %w", err)
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: read live view: %w", err)
+	}
+	for _, e := range ov.over {
+		if !slices.ContainsFunc(out, func(d liveDataset) bool { return d.name == e.dataset }) {
+			out = append(out, liveDataset{name: e.dataset})
+		}
+	}
+	slices.SortFunc(out, func(a, b liveDataset) int { return strings.Compare(a.name, b.name) })
+	return out, nil
+}
+
+// overlay is what Live adds to the live table: the newest document waiting
+// per key of the view, when it is at least as new as the key's live row.
+type overlay struct {
+	over []ovEnt // sorted by (dataset, key): they replace their live rows
+	emit []ovEnt // those of them to show (unexpired, of the type asked)
+	i, j int
+	view vigil.View
+}
+
+type ovEnt struct {
+	dataset, key, typ string
+	ts, exp           int64
+	seq               int
+	seg               int64
+	off, n            int
+	doc               []byte
+}
+
+func cmpDK(d1, k1, d2, k2 string) int {
+	return cmp.Or(strings.Compare(d1, d2), strings.Compare(k1, k2))
+}
+
+func (o *overlay) empty() bool { return len(o.over) == 0 }
+
+// nextBefore returns the next document to show if it sorts before
+// (dataset, key).
+func (o *overlay) nextBefore(dataset, key string) (vigil.Document, bool) {
+	if o.j < len(o.emit) && cmpDK(o.emit[o.j].dataset, o.emit[o.j].key, dataset, key) < 0 {
+		return o.next()
+	}
+	return vigil.Document{}, false
+}
+
+// nextIn returns the next document to show if it is of the dataset.
+func (o *overlay) nextIn(dataset string) (vigil.Document, bool) {
+	if o.j < len(o.emit) && o.emit[o.j].dataset == dataset {
+		return o.next()
+	}
+	return vigil.Document{}, false
+}
+
+// next returns the next document to show.
+func (o *overlay) next() (vigil.Document, bool) {
+	if o.j >= len(o.emit) {
+		return vigil.Document{}, false
+	}
+	e := &o.emit[o.j]
+	o.j++
+	d := vigil.Document{View: o.view, Dataset: e.dataset, Key: e.key, Type: e.typ, Timestamp: time.UnixMilli(e.ts).UTC(), Source: e.doc}
+	if e.exp != math.MaxInt64 {
+		d.ExpiresAt = time.UnixMilli(e.exp).UTC()
+	}
+	return d, true
+}
+
+// replaces reports whether a waiting document replaces the live row of
+// (dataset, key). Calls come in (dataset, key) order.
+func (o *overlay) replaces(dataset, key string) bool {
+	for o.i < len(o.over) {
+		c := cmpDK(o.over[o.i].dataset, o.over[o.i].key, dataset, key)
+		if c == 0 {
+			return true
+		}
+		if c > 0 {
+			return false
+		}
+		o.i++
+	}
+	return false
+}
+
+// readOverlay reads the documents of the view waiting in the segments after
+// the watermark, in the snapshot of tx.
+func readOverlay(ctx context.Context, tx *sql.Tx, f vigil.LiveFilter, now int64) (*overlay, error) {
+	o := &overlay{view: f.View}
+	var wm int64
+	if err := tx.QueryRowContext(ctx, `SELECT segment FROM live_watermark`).Scan(&wm); err != nil {
+		return nil, fmt.Errorf("store: read live view: %w", err)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT id, live FROM raw_segments WHERE id > ? AND live IS NOT NULL ORDER BY id`, wm)
+	if err != nil {
+		return nil, fmt.Errorf("store: read live view: %w", err)
+	}
+	defer rows.Close()
+	var all []ovEnt
+	var rd entryReader
+	var e entry
+	var match []bool
+	for rows.Next() {
+		var id int64
+		var live []byte
+		if err := rows.Scan(&id, &live); err != nil {
+			return nil, fmt.Errorf("store: read live view: %w", err)
+		}
+		if err := rd.reset(live); err != nil {
+			return nil, fmt.Errorf("store: raw segment %d: %w", id, err)
+		}
+		match = match[:0]
+		found := false
+		for _, g := range rd.groups {
+			m := g[0] == string(f.View) && (f.Dataset == "" || g[1] == f.Dataset)
+			match = append(match, m)
+			found = found || m
+		}
+		if !found {
+			continue
+		}
+		for {
+			// Offsets are checked against the plain body when it is read.
+			ok, err := rd.next(&e, math.MaxInt)
+			if err != nil {
+				return nil, fmt.Errorf("store: raw segment %d: %w", id, err)
+			}
+			if !ok {
+				break
+			}
+			if !match[e.group] {
+				continue
+			}
+			all = append(all, ovEnt{dataset: rd.groups[e.group][1], key: string(e.key), typ: string(e.typ), ts: e.ts, exp: e.exp, seq: len(all), seg: id, off: e.off, n: e.n})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: read live view: %w", err)
+	}
+	rows.Close()
+	if len(all) == 0 {
+		return o, nil
+	}
+	// The newest per key; on a tie, the later.
+	slices.SortFunc(all, func(x, y ovEnt) int {
+		return cmp.Or(cmpDK(x.dataset, x.key, y.dataset, y.key), cmp.Compare(x.seq, y.seq))
+	})
+	win := all[:0]
+	for i := 0; i < len(all); {
+		best := i
+		j := i + 1
+		for ; j < len(all) && all[j].dataset == all[i].dataset && all[j].key == all[i].key; j++ {
+			if all[j].ts >= all[best].ts {
+				best = j
+			}
+		}
+		win = append(win, all[best])
+		i = j
+	}
+	// Drop those older than their live row (expired or not: a tombstone
+	// keeps an older copy out).
+	liveTS, err := liveTimestamps(ctx, tx, f.View, win)
+	if err != nil {
+		return nil, err
+	}
+	for i := range win {
+		if ts, ok := liveTS[[2]string{win[i].dataset, win[i].key}]; ok && win[i].ts < ts {
+			continue
+		}
+		o.over = append(o.over, win[i])
+	}
+	for _, w := range o.over {
+		if w.exp > now && (f.Type == "" || w.typ == f.Type) {
+			o.emit = append(o.emit, w)
+		}
+	}
+	return o, readOverlayDocs(ctx, tx, o.emit)
+}
+
+// liveTimestamps returns the @timestamp of the live rows of the entries'
+// keys, expired or not.
+func liveTimestamps(ctx context.Context, tx *sql.Tx, view vigil.View, ents []ovEnt) (map[[2]string]int64, error) {
+	out := map[[2]string]int64{}
+	for i := 0; i < len(ents); {
+		// One query per dataset: the keys go as a JSON array of hex
+		// strings (any bytes survive), looked up in the unique index.
+		ds := ents[i].dataset
+		arr := []byte{'['}
+		j := i
+		for ; j < len(ents) && ents[j].dataset == ds; j++ {
+			if j > i {
+				arr = append(arr, ',')
+			}
+			arr = append(arr, '"')
+			arr = hex.AppendEncode(arr, []byte(ents[j].key))
+			arr = append(arr, '"')
+		}
+		arr = append(arr, ']')
+		i = j
+		rows, err := tx.QueryContext(ctx, `SELECT l.key, l.ts FROM live_datasets d JOIN live l ON l.ds = d.id
+WHERE d.view = ? AND d.dataset = ? AND l.key IN (SELECT CAST(unhex(value) AS TEXT) FROM json_each(?))`, string(view), ds, string(arr))
+		if err != nil {
+			return nil, fmt.Errorf("store: read live view: %w", err)
+		}
+		for rows.Next() {
+			var k string
+			var ts int64
+			if err := rows.Scan(&k, &ts); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("store: read live view: %w", err)
+			}
+			out[[2]string{ds, k}] = ts
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("store: read live view: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// readOverlayDocs reads the documents of the entries from their segments.
+func readOverlayDocs(ctx context.Context, tx *sql.Tx, ents []ovEnt) error {
+	bySeg := map[int64][]int{}
+	var ids []int64
+	for i := range ents {
+		if _, ok := bySeg[ents[i].seg]; !ok {
+			ids = append(ids, ents[i].seg)
+		}
+		bySeg[ents[i].seg] = append(bySeg[ents[i].seg], i)
+	}
+	slices.Sort(ids)
+	var plain []byte
+	for _, id := range ids {
+		var body []byte
+		if err := tx.QueryRowContext(ctx, `SELECT body FROM raw_segments WHERE id = ?`, id).Scan(&body); err != nil {
+			return fmt.Errorf("store: read live view: segment %d: %w", id, err)
+		}
+		n, err := s2.DecodedLen(body)
+		if err != nil {
+			return fmt.Errorf("store: raw segment %d is corrupt: %w", id, err)
+		}
+		if cap(plain) < n {
+			plain = make([]byte, n)
+		}
+		if plain, err = s2.Decode(plain[:cap(plain)], body); err != nil {
+			return fmt.Errorf("store: raw segment %d is corrupt: %w", id, err)
+		}
+		for _, i := range bySeg[id] {
+			e := &ents[i]
+			if e.off > len(plain) || e.n > len(plain)-e.off {
+				return fmt.Errorf("store: raw segment %d: %w", id, errCorrupt)
+			}
+			e.doc = bytes.Clone(plain[e.off : e.off+e.n])
+		}
+	}
+	return nil
+}

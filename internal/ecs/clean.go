@@ -116,11 +116,12 @@ func (d *Doc) value(k key, v *fastjson.Value) bool {
 	}
 	saved := d.save()
 	start := d.begin(k)
-	var ok bool
-	if d.buf, ok = AppendClean(d.buf, v); !ok {
+	b, ok := AppendClean(d.buf[len(d.buf):len(d.buf)], v)
+	if !ok {
 		d.restore(saved)
 		return false
 	}
+	d.addAppended(b)
 	d.end(k, start)
 	return true
 }

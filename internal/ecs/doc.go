@@ -7,6 +7,7 @@ package ecs
 
 import (
 	"encoding/binary"
+	"math"
 	"math/bits"
 	"slices"
 	"strconv"
@@ -52,7 +53,7 @@ type Doc struct {
 	streaming bool
 	depth     int // objects open in buf while streaming
 	keys      []sortKey
-	order     []uint64
+	order     []uint64 // (rank, index) pairs, see appendSorted
 	paths     []byte   // arena for paths made by Join
 	strPaths  []string // the dotted paths of fields, see field.path
 	reg       []*Path  // the Paths by id, loaded from the registry as needed
@@ -66,6 +67,7 @@ type Doc struct {
 	// one kind repeat the same transitions, which are then copied rather
 	// than worked out.
 	trans []transition
+	dates dateCache // see putTime
 }
 
 const (
@@ -189,14 +191,14 @@ func (d *Doc) begin(k key) int {
 		shared := p.shared(q)
 		after = shared < len(p.segs) && shared < len(q.segs) && p.segs[shared] > q.segs[shared]
 	} else {
-		path, prev := k.dotted(), prev.dotted()
-		i := commonPrefix(path, prev)
+		path, last := k.dotted(), prev.dotted()
+		i := commonPrefix(path, last)
 		switch {
-		case i == len(path): // path == prev, or path is a prefix of prev
-		case i == len(prev):
-			after = path[i] != '.' // prev is a value and path not under it
+		case i == len(path): // path == last, or path is a prefix of last
+		case i == len(last):
+			after = path[i] != '.' // last is a value and path not under it
 		default:
-			after = prev[i] == '.' || path[i] != '.' && path[i] > prev[i]
+			after = last[i] == '.' || path[i] != '.' && path[i] > last[i]
 		}
 	}
 	if !after {
@@ -316,7 +318,15 @@ func (d *Doc) addString(s string) {
 	if room := escapeRoom(s); cap(d.buf)-n < room {
 		d.buf = grow(d.buf, room)
 	}
-	w, i := escapeTo(d.buf[n+1:cap(d.buf)], s)
+	buf := d.buf[n:cap(d.buf)]
+	if len(s) <= 16 { // most values
+		if w, ok := copyPlain16(buf[1:], s); ok {
+			buf[0], buf[w+1] = '"', '"'
+			d.buf = d.buf[:n+w+2]
+			return
+		}
+	}
+	w, i := escapeTo(buf[1:], s)
 	if i < len(s) {
 		d.buf = AppendString(d.buf, s) // many escapes: start again with room
 		return
@@ -416,8 +426,9 @@ func (d *Doc) strs(k key, list []string) {
 func (d *Doc) Int(path string, v int64) { d.int(key{s: path}, v) }
 
 func (d *Doc) int(k key, v int64) {
-	var tmp [48]byte
-	d.rawArray(k, &tmp, len(strconv.AppendInt(tmp[:0], v, 10)))
+	start := d.begin(k)
+	d.addAppended(strconv.AppendInt(d.spare(24), v, 10))
+	d.end(k, start)
 }
 
 // Float sets path to the double v, formatted as Elasticsearch writes a
@@ -429,10 +440,13 @@ func (d *Doc) Float(path string, v float64) { d.float(key{s: path}, v, 64) }
 func (d *Doc) Float32(path string, v float32) { d.float(key{s: path}, float64(v), 32) }
 
 func (d *Doc) float(k key, v float64, bits int) {
-	var tmp [48]byte
-	if b, ok := appendJavaFloat(tmp[:0], v, bits); ok && len(b) <= len(tmp) {
-		d.rawArray(k, &tmp, len(b))
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return
 	}
+	start := d.begin(k)
+	b, _ := appendJavaFloat(d.spare(32), v, bits)
+	d.addAppended(b)
+	d.end(k, start)
 }
 
 // Num sets path to the JSON number text s, as Elasticsearch writes back a
@@ -464,68 +478,120 @@ func (d *Doc) bool(k key, v bool) {
 
 // Time sets path to t in UTC as TimeLayout (milliseconds). A zero t is
 // skipped.
-func (d *Doc) Time(path string, t time.Time) { d.time(key{s: path}, t, TimeLayout) }
+func (d *Doc) Time(path string, t time.Time) { d.time(key{s: path}, t, millis, "") }
 
 // TimeLayout sets path to t in UTC formatted with layout. A zero t is
 // skipped.
 func (d *Doc) TimeLayout(path string, t time.Time, layout string) {
-	d.time(key{s: path}, t, layout)
+	d.time(key{s: path}, t, formatOf(layout), layout)
 }
 
-func (d *Doc) time(k key, t time.Time, layout string) {
+// timeFormat selects the layout of a time: millis (TimeLayout), seconds
+// (TimeLayoutSeconds) or another, given as a string.
+type timeFormat int
+
+const (
+	millis timeFormat = iota
+	seconds
+	otherLayout
+)
+
+func formatOf(layout string) timeFormat {
+	switch layout {
+	case TimeLayout:
+		return millis
+	case TimeLayoutSeconds:
+		return seconds
+	}
+	return otherLayout
+}
+
+func (d *Doc) time(k key, t time.Time, f timeFormat, layout string) {
 	if t.IsZero() {
 		return
 	}
-	var tmp [48]byte
-	b := append(tmp[:0], '"')
-	b = AppendTime(b, t, layout)
-	b = append(b, '"')
-	if len(b) <= len(tmp) {
-		d.rawArray(k, &tmp, len(b))
+	start := d.begin(k)
+	b := d.spare(len(TimeLayout) + 2)[:len(TimeLayout)+2]
+	if n := putTime((*[len(TimeLayout)]byte)(b[1:]), t, f, &d.dates); n > 0 {
+		b[0], b[n+1] = '"', '"'
+		d.buf = d.buf[:len(d.buf)+n+2]
 	} else {
-		d.raw(k, b) // another layout
+		b = t.UTC().AppendFormat(append(b[:0], '"'), layout)
+		d.addAppended(append(b, '"'))
 	}
+	d.end(k, start)
 }
 
 // AppendTime appends t in UTC formatted with layout, quickly for
 // TimeLayout and TimeLayoutSeconds.
 func AppendTime(dst []byte, t time.Time, layout string) []byte {
+	var b [len(TimeLayout)]byte
+	if n := putTime(&b, t, formatOf(layout), nil); n > 0 {
+		return append(dst, b[:n]...)
+	}
+	return t.UTC().AppendFormat(dst, layout)
+}
+
+// putTime writes t in UTC formatted as f to b and returns its length, or 0
+// for otherLayout or a year that does not have four digits.
+//
+// dates, if not nil, caches the dates it wrote: a document's dates, and
+// those of the documents that follow, are often the same few.
+func putTime(b *[len(TimeLayout)]byte, t time.Time, f timeFormat, dates *dateCache) int {
 	sec := t.Unix()
-	if layout != TimeLayout && layout != TimeLayoutSeconds || sec < minUnix || sec > maxUnix {
-		return t.UTC().AppendFormat(dst, layout)
+	if f == otherLayout || sec < minUnix || sec > maxUnix {
+		return 0
 	}
 	days := (sec - minUnix) / secondsPerDay // sec >= minUnix: no negative division
 	clock := uint((sec - minUnix) % secondsPerDay)
-	year, month, day := civil(days + minUnix/secondsPerDay)
-	// Fill an array at constant offsets: no bounds checks.
-	var b [len(TimeLayout)]byte
-	put2(&b, 0, uint(year)/100)
-	put2(&b, 2, uint(year)%100)
-	b[4] = '-'
-	put2(&b, 5, uint(month))
-	b[7] = '-'
-	put2(&b, 8, uint(day))
+	var e *cachedDate
+	if dates != nil {
+		e = &dates[uint64(days)%uint64(len(dates))]
+	}
+	if e != nil && e.days == int32(days)+1 {
+		*(*[10]byte)(b[:10]) = e.ymd
+	} else {
+		year, month, day := civil(days + minUnix/secondsPerDay)
+		// Constant offsets in an array: no bounds checks.
+		put2(b, 0, uint(year)/100)
+		put2(b, 2, uint(year)%100)
+		b[4] = '-'
+		put2(b, 5, uint(month))
+		b[7] = '-'
+		put2(b, 8, uint(day))
+		if e != nil {
+			e.days, e.ymd = int32(days)+1, [10]byte(b[:10])
+		}
+	}
 	b[10] = 'T'
-	put2(&b, 11, clock/3600)
+	put2(b, 11, clock/3600)
 	b[13] = ':'
-	put2(&b, 14, clock/60%60)
+	put2(b, 14, clock/60%60)
 	b[16] = ':'
-	put2(&b, 17, clock%60)
-	if layout == TimeLayoutSeconds {
+	put2(b, 17, clock%60)
+	if f == seconds {
 		b[19] = 'Z'
-		return append(dst, b[:20]...)
+		return len(TimeLayoutSeconds)
 	}
 	ms := uint(t.Nanosecond()) / 1e6
 	b[19] = '.'
 	b[20] = byte('0' + ms/100)
-	put2(&b, 21, ms%100)
+	put2(b, 21, ms%100)
 	b[23] = 'Z'
-	return append(dst, b[:]...)
+	return len(TimeLayout)
 }
 
 // put2 writes v < 100 as two digits at b[i:].
 func put2(b *[len(TimeLayout)]byte, i int, v uint) {
 	b[i], b[i+1] = byte('0'+v/10), byte('0'+v%10)
+}
+
+// dateCache holds dates putTime wrote, by day.
+type dateCache [8]cachedDate
+
+type cachedDate struct {
+	days int32 // days since minUnix + 1; 0 for none
+	ymd  [10]byte
 }
 
 const (
@@ -587,11 +653,24 @@ func (d *Doc) Raw(path string, js []byte) {
 	}
 }
 
-// rawArray is raw for a[:n].
-func (d *Doc) rawArray(k key, a *[48]byte, n int) {
-	start := d.begin(k)
-	d.addArray(a, n)
-	d.end(k, start)
+// spare returns the spare capacity of d.buf, at least n bytes, as an empty
+// slice: values appended to it are written in place, and the bytes need
+// not be copied, nor loaded back as words right after they were stored a
+// byte at a time, which stalls.
+func (d *Doc) spare(n int) []byte {
+	if cap(d.buf)-len(d.buf) < n {
+		d.buf = grow(d.buf, n)
+	}
+	return d.buf[len(d.buf):len(d.buf)]
+}
+
+// addAppended adds b, appended to what spare returned, to d.buf.
+func (d *Doc) addAppended(b []byte) {
+	if n := len(d.buf); cap(b) == cap(d.buf)-n {
+		d.buf = d.buf[:n+len(b)] // in place
+	} else {
+		d.add(b2s(b)) // b outgrew the spare room
+	}
 }
 
 func (d *Doc) raw(k key, js []byte) {
@@ -794,6 +873,25 @@ func (d *Doc) AppendJSON(dst []byte) []byte {
 	return d.appendSorted(dst)
 }
 
+// Encode returns the document as a JSON object in a new slice with room for
+// extra more bytes, allocated once. It costs less than AppendJSON to a new
+// slice: the document's bytes are not zeroed before they are copied.
+func (d *Doc) Encode(extra int) []byte {
+	if len(d.buf) == 0 || !d.streaming {
+		return d.AppendJSON(make([]byte, 0, d.SizeHint()+extra))
+	}
+	src := d.buf
+	n := len(src) + d.depth + 1
+	// The compiler turns make-then-copy from a variable into one
+	// allocation that zeroes only what copy leaves.
+	out := make([]byte, n+extra)
+	copy(out, src)
+	for i := len(src); i < n; i++ {
+		out[i] = '}'
+	}
+	return out[:n]
+}
+
 // allPaths reports whether every field is at a Path, and loads d.ranks
 // for all of them.
 func (d *Doc) allPaths() bool {
@@ -814,7 +912,18 @@ const smallDoc = 8
 // appendSorted sorts the fields and writes them.
 func (d *Doc) appendSorted(dst []byte) []byte {
 	ks := d.keys[:0]
-	if len(d.fields) <= smallDoc {
+	if d.allPaths() {
+		// Sort (rank, index) pairs as integers: no comparison function.
+		order := d.order[:0]
+		for i := range d.fields {
+			order = append(order, uint64(d.ranks[d.fields[i].path])<<32|uint64(i))
+		}
+		slices.Sort(order)
+		for _, o := range order {
+			ks = append(ks, sortKey{idx: int32(uint32(o))})
+		}
+		d.order = order
+	} else if len(d.fields) <= smallDoc {
 		// An insertion sort on the paths themselves: packing keys costs
 		// more than it saves for a few fields, such as an array element's.
 		for i := range d.fields {
@@ -826,17 +935,6 @@ func (d *Doc) appendSorted(dst []byte) []byte {
 			}
 			ks = slices.Insert(ks, j, k)
 		}
-	} else if d.allPaths() {
-		// Sort (rank, index) pairs as integers: no comparison function.
-		order := d.order[:0]
-		for i := range d.fields {
-			order = append(order, uint64(d.ranks[d.fields[i].path])<<32|uint64(i))
-		}
-		slices.Sort(order)
-		for _, o := range order {
-			ks = append(ks, sortKey{idx: int32(uint32(o))})
-		}
-		d.order = order
 	} else {
 		for i := range d.fields {
 			var k sortKey

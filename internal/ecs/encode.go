@@ -28,6 +28,12 @@ func AppendString(dst []byte, s string) []byte {
 	n := len(dst)
 	buf := dst[:cap(dst)]
 	buf[n] = '"'
+	if len(s) <= 16 { // most values
+		if w, ok := copyPlain16(buf[n+1:], s); ok {
+			buf[n+w+1] = '"'
+			return buf[:n+w+2]
+		}
+	}
 	w, i := escapeTo(buf[n+1:], s)
 	w += n + 1
 	for i < len(s) { // many escapes: make more room
@@ -60,13 +66,6 @@ const escapeSlack = 64
 // a branch per byte: event.original, a JSON text, has a quote every few
 // bytes.
 func escapeTo(dst []byte, s string) (w, i int) {
-	if len(s) <= 16 && len(dst) >= 16+escapeSlack {
-		// Short strings, most values, without loops, whose exits at varying
-		// lengths mispredict.
-		if n, ok := copyPlain16(dst, s); ok {
-			return n, n
-		}
-	}
 	last := len(s) - 8
 	for i <= last && special8(load64(s, i)) == 0 {
 		i += 8
@@ -153,7 +152,9 @@ func escapeBytes(dst []byte, s string, w, i int) (int, int) {
 
 // copyPlain16 copies s, at most 16 bytes, to dst, which has room for 16,
 // and reports true if s needs no escaping. It loads and stores two
-// overlapping words, or half words, whatever the length.
+// overlapping words, or half words, whatever the length: short strings,
+// most values, are then written without loops, whose exits at varying
+// lengths mispredict, nor memmove.
 func copyPlain16(dst []byte, s string) (int, bool) {
 	le := binary.LittleEndian
 	switch n := len(s); {

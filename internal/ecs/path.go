@@ -15,7 +15,7 @@ import (
 // Create Paths once, in package variables; they are never freed.
 type Path struct {
 	dotted string
-	id     int32 // index in registry.paths, what a Doc's fields record
+	id     int32 // index in the registry's table, what a Doc's fields record
 	depth  int32 // len(segs) - 1, the objects that enclose the value
 	// open is the encoded keys that lead to the value, `"a":{"b":{"c":`;
 	// open[at[k]:] opens the path when its first k segments are already
@@ -48,8 +48,9 @@ type pathTable struct {
 	ranks []int32
 }
 
-// NewPath compiles the dotted path s. The Doc methods given s and the
-// Setter methods of At(NewPath(s)) write the same document.
+// NewPath compiles the dotted path s and registers it, for the life of the
+// process. The Doc methods given s and the Setter methods of
+// At(NewPath(s)) write the same document. It is safe for concurrent use.
 func NewPath(s string) *Path {
 	p := &Path{dotted: s}
 	var open []byte
@@ -176,10 +177,12 @@ func (s Setter) Num(v string) bool { return s.d.num(key{p: s.p}, v) }
 func (s Setter) Bool(v bool) { s.d.bool(key{p: s.p}, v) }
 
 // Time is Doc.Time at the Setter's path.
-func (s Setter) Time(t time.Time) { s.d.time(key{p: s.p}, t, TimeLayout) }
+func (s Setter) Time(t time.Time) { s.d.time(key{p: s.p}, t, millis, "") }
 
 // TimeLayout is Doc.TimeLayout at the Setter's path.
-func (s Setter) TimeLayout(t time.Time, layout string) { s.d.time(key{p: s.p}, t, layout) }
+func (s Setter) TimeLayout(t time.Time, layout string) {
+	s.d.time(key{p: s.p}, t, formatOf(layout), layout)
+}
 
 // Raw is Doc.Raw at the Setter's path.
 func (s Setter) Raw(js []byte) {

@@ -33,9 +33,10 @@ const (
 )
 
 var (
-	categoryThreat     = []string{"threat"}
-	categoryThreatVuln = []string{"threat", "vulnerability"}
-	typeIndicator      = []string{"indicator"}
+	// Encoded as Doc.Strs encodes them.
+	categoryThreat     = []byte(`["threat"]`)
+	categoryThreatVuln = []byte(`["threat","vulnerability"]`)
+	typeIndicator      = []byte(`["indicator"]`)
 )
 
 // The fields the normalizer writes, compiled once (see ecs.Path).
@@ -210,12 +211,14 @@ type Normalizer struct {
 	num      []byte // scratch for number text
 	raw      []byte // scratch for a number's raw text
 	scoreNum []byte // the IOC score as Java prints it, see iocScore
+	ingested []byte // event.ingested, encoded; empty without an ingest time
 	typ      string // Document.Type still in the parser's buffer, copied by encode
 	tags     []string
 	strs     []string
 	one      []string // a one-element list
 	errs     []string
 	members  []member // IOC members Elastic does not know
+	elem     []member // the members of an array element, see buildArray
 }
 
 // NewNormalizer returns a Normalizer with the given options. An invalid
@@ -223,6 +226,11 @@ type Normalizer struct {
 // fails with a message naming the value, as in Elastic.
 func NewNormalizer(opts NormalizeOptions) *Normalizer {
 	n := &Normalizer{opts: opts}
+	if !opts.Ingested.IsZero() {
+		// event.ingested is the same in every document: encode it once, as
+		// Doc.TimeLayout would.
+		n.ingested = append(ecs.AppendTime([]byte{'"'}, opts.Ingested, ecs.TimeLayoutSeconds), '"')
+	}
 	if opts.ExpirationDuration != "" {
 		n.expDur, _, n.expErr = ecs.ParseExpiration(opts.ExpirationDuration)
 	}
@@ -274,9 +282,7 @@ func (n *Normalizer) begin(raw []byte) *fastjson.Object {
 	d.At(pEventModule).Str(eventModule)
 	d.At(pEventOriginal).Str(b2s(raw))
 	d.At(pEventDataset).Str(n.opts.Dataset)
-	if !n.opts.Ingested.IsZero() {
-		d.At(pEventIngested).TimeLayout(n.opts.Ingested, ecs.TimeLayoutSeconds)
-	}
+	d.At(pEventIngested).Raw(n.ingested)
 	return n.parse(raw)
 }
 
@@ -315,7 +321,7 @@ func (n *Normalizer) encode(doc *vigil.Document) vigil.Document {
 	// still point into the parser's buffer. The Source's capacity ends
 	// before them, so appending to it cannot overwrite them.
 	extra := len(doc.Key) + len(n.typ)
-	buf := n.doc.AppendJSON(make([]byte, 0, n.doc.SizeHint()+extra))
+	buf := n.doc.Encode(extra)
 	if cap(buf)-len(buf) < extra {
 		buf = append(make([]byte, 0, len(buf)+extra), buf...)
 	}
@@ -399,8 +405,59 @@ func str(v *fastjson.Value) (string, bool) {
 // nulls and empty values are dropped, numbers are rewritten as Java writes
 // them.
 func (n *Normalizer) put(d *ecs.Doc, path string, v *fastjson.Value) {
+	if p := subPath(path); p != nil {
+		d.At(p).Value(v)
+		return
+	}
 	d.Value(path, v)
 }
+
+// subPath returns the keys that array elements' objects usually have,
+// after renaming, compiled, and nil for others: records may make up keys,
+// and compiled Paths are never freed.
+func subPath(key string) *ecs.Path {
+	switch key {
+	case "id":
+		return pSubID
+	case "name":
+		return pSubName
+	case "confidence":
+		return pSubConfidence
+	case "type":
+		return pSubType
+	case "value":
+		return pSubValue
+	case "created_by":
+		return pSubCreatedBy
+	case "title":
+		return pSubTitle
+	case "vendor_product":
+		return pSubVendorProduct
+	}
+	for i, r := range cpeRange {
+		if key == r[1] {
+			return pSubRange[i]
+		}
+	}
+	return nil
+}
+
+var (
+	pSubID            = ecs.NewPath("id")
+	pSubName          = ecs.NewPath("name")
+	pSubConfidence    = ecs.NewPath("confidence")
+	pSubType          = ecs.NewPath("type")
+	pSubValue         = ecs.NewPath("value")
+	pSubCreatedBy     = ecs.NewPath("created_by")
+	pSubTitle         = ecs.NewPath("title")
+	pSubVendorProduct = ecs.NewPath("vendor_product")
+	pSubRange         = func() (ps [len(cpeRange)]*ecs.Path) {
+		for i, r := range cpeRange {
+			ps[i] = ecs.NewPath(r[1])
+		}
+		return ps
+	}()
+)
 
 // render returns v as a Mustache template in an Elastic pipeline renders
 // it: strings as they are, numbers and booleans as Java prints them, and
@@ -504,7 +561,12 @@ func (n *Normalizer) toFloat(name string, v *fastjson.Value, bits int) (float64,
 	ok := false
 	switch v.Type() {
 	case fastjson.TypeNumber:
-		f, ok = javaParseFloat(n.javaNumber(v), bits)
+		// Java's text of a JSON number is one javaParseFloat takes as is.
+		if js := n.javaNumber(v); js != "" {
+			var err error
+			f, err = strconv.ParseFloat(js, bits)
+			ok = err == nil
+		}
 	case fastjson.TypeString:
 		s, _ := str(v)
 		f, ok = javaParseFloat(s, bits)
@@ -609,7 +671,12 @@ func (n *Normalizer) buildArray(v *fastjson.Value, elem func(sub *ecs.Doc, o *fa
 		}
 		if o := object(e); o != nil {
 			n.sub.Reset()
+			n.elem = n.elem[:0]
 			elem(&n.sub, o)
+			n.sortElem()
+			for _, m := range n.elem {
+				n.put(&n.sub, m.key, m.v)
+			}
 			if n.sub.Len() == 0 {
 				n.arr = n.arr[:mark]
 				continue
@@ -631,6 +698,31 @@ func (n *Normalizer) buildArray(v *fastjson.Value, elem func(sub *ecs.Doc, o *fa
 	}
 	n.arr = append(n.arr, ']')
 	return true
+}
+
+// member adds a member of an array element's object, to be put in n.sub
+// by buildArray.
+func (n *Normalizer) member(key string, v *fastjson.Value) {
+	n.elem = append(n.elem, member{key, v})
+}
+
+// sortElem sorts n.elem by key, keeping the order of equal keys, if no key
+// has a '.': n.sub then gets them in order, and needs no sorting. Keys with
+// dots nest, and n.sub sorts them.
+func (n *Normalizer) sortElem() {
+	ms := n.elem
+	for _, m := range ms {
+		for i := 0; i < len(m.key); i++ { // short keys: no IndexByte call
+			if m.key[i] == '.' {
+				return
+			}
+		}
+	}
+	for i := 1; i < len(ms); i++ {
+		for j := i; j > 0 && ms[j].key < ms[j-1].key; j-- {
+			ms[j], ms[j-1] = ms[j-1], ms[j]
+		}
+	}
 }
 
 // ---------------------------------------------------------------------------
@@ -792,11 +884,9 @@ func (n *Normalizer) IOC(raw []byte) vigil.Document {
 	if len(n.errs) > 0 {
 		d.At(pErrorMessage).Strs(n.errs)
 	}
-	d.At(pEventCategory).Strs(categoryThreat)
+	d.At(pEventCategory).Raw(categoryThreat)
 	d.At(pEventDataset).Str(n.opts.Dataset)
-	if !n.opts.Ingested.IsZero() {
-		d.At(pEventIngested).TimeLayout(n.opts.Ingested, ecs.TimeLayoutSeconds)
-	}
+	d.At(pEventIngested).Raw(n.ingested)
 	if len(n.errs) > 0 {
 		d.At(pEventKind).Str(kindError)
 	} else {
@@ -807,7 +897,7 @@ func (n *Normalizer) IOC(raw []byte) vigil.Document {
 	if sc.hasRisk {
 		d.At(pEventRiskScore).Float32(sc.risk)
 	}
-	d.At(pEventType).Strs(typeIndicator)
+	d.At(pEventType).Raw(typeIndicator)
 
 	d.At(pTCIOCDeletedAt).Time(deletedAt)
 	d.At(pTCIOCExpirationDuration).Str(n.opts.ExpirationDuration)
@@ -1022,27 +1112,30 @@ func (n *Normalizer) iocFeeds(v *fastjson.Value) bool {
 	if v == nil || v.Type() != fastjson.TypeArray {
 		return false
 	}
-	a, _ := v.Array()
-	for _, e := range a {
-		if s := n.renderStable(field(object(e), "name")); s != "" {
-			n.strs = append(n.strs, s)
-		}
-	}
 	// Elastic's foreach stops renaming at the first element without a
 	// confidenceLevel.
 	renaming := true
 	return n.buildArray(v, func(sub *ecs.Doc, o *fastjson.Object) {
-		if renaming && o.Get("confidenceLevel") == nil {
-			renaming = false
-		}
-		rename := renaming
+		rename, level, name := renaming, false, false
 		o.Visit(func(k []byte, e *fastjson.Value) {
 			key := b2s(k)
-			if rename && key == "confidenceLevel" {
-				key = "confidence"
+			switch key {
+			case "confidenceLevel":
+				level = true
+				if rename {
+					key = "confidence"
+				}
+			case "name":
+				if !name { // the first, as Get finds it
+					name = true
+					if s := n.renderStable(e); s != "" {
+						n.strs = append(n.strs, s)
+					}
+				}
 			}
-			n.put(sub, key, e)
+			n.member(key, e)
 		})
+		renaming = renaming && level
 	})
 }
 
@@ -1146,7 +1239,7 @@ func (n *Normalizer) Alert(raw []byte) vigil.Document {
 			case "Value":
 				key = "value"
 			}
-			n.put(sub, key, v)
+			n.member(key, v)
 		})
 	})
 	d.At(pTCAlertAssignees).Value(o.Get("Assignees"))
@@ -1185,7 +1278,7 @@ func (n *Normalizer) Alert(raw []byte) vigil.Document {
 				case "_id":
 					key = "id"
 				}
-				n.put(sub, key, v)
+				n.member(key, v)
 			})
 			// Each tag name joins the top-level tags, without duplicates.
 			n.appendTagUnique(n.renderStable(e.Get("Name")))
@@ -1246,8 +1339,8 @@ func (n *Normalizer) Vulnerability(raw []byte) vigil.Document {
 	d := &n.doc
 	o := n.begin(raw)
 	d.At(pEventKind).Str("event")
-	d.At(pEventCategory).Strs(categoryThreatVuln)
-	d.At(pEventType).Strs(typeIndicator)
+	d.At(pEventCategory).Raw(categoryThreatVuln)
+	d.At(pEventType).Raw(typeIndicator)
 	d.At(pVulnerabilityClassification).Str("CVSS")
 	d.At(pVulnerabilityEnumeration).Str("CVE")
 	d.At(pVulnerabilityScannerVendor).Str("Rapid7")
@@ -1344,16 +1437,16 @@ func (n *Normalizer) Vulnerability(raw []byte) vigil.Document {
 					rkey := b2s(rk)
 					for _, m := range cpeRange {
 						if rkey == m[0] {
-							n.put(sub, m[1], rv)
+							n.member(m[1], rv)
 							return
 						}
 					}
 					// Members Elastic does not move stay under Range.
-					n.put(sub, sub.Join("Range", rkey), rv)
+					n.member(sub.Join("Range", rkey), rv)
 				})
 				return
 			}
-			n.put(sub, key, v)
+			n.member(key, v)
 		})
 	})
 	return n.finish(&doc)

@@ -1137,6 +1137,12 @@ func (n *Normalizer) collection(name string, v *fastjson.Value) []*fastjson.Valu
 // rewritten by elem into n.sub; other elements are kept cleaned. Empty
 // elements are left out; nothing is written when nothing is left.
 func (n *Normalizer) buildArray(dst []byte, a []*fastjson.Value, elem func(i int, sub *ecs.Doc, o *fastjson.Object)) []byte {
+	return n.buildArrayIn(&n.sub, dst, a, elem)
+}
+
+// buildArrayIn is buildArray with sub as the scratch document, for arrays
+// nested inside an element that n.sub is building.
+func (n *Normalizer) buildArrayIn(sub *ecs.Doc, dst []byte, a []*fastjson.Value, elem func(i int, sub *ecs.Doc, o *fastjson.Object)) []byte {
 	start := len(dst)
 	dst = append(dst, '[')
 	count := 0
@@ -1146,13 +1152,13 @@ func (n *Normalizer) buildArray(dst []byte, a []*fastjson.Value, elem func(i int
 			dst = append(dst, ',')
 		}
 		if o := object(e); o != nil {
-			n.sub.Reset()
-			elem(i, &n.sub, o)
-			if n.sub.Len() == 0 {
+			sub.Reset()
+			elem(i, sub, o)
+			if sub.Len() == 0 {
 				dst = dst[:mark]
 				continue
 			}
-			dst = n.sub.AppendJSON(dst)
+			dst = sub.AppendJSON(dst)
 			count++
 			continue
 		}
@@ -1326,53 +1332,27 @@ func (n *Normalizer) assignments(sub *ecs.Doc, v *fastjson.Value) {
 			sub.Value(sub.Join("assignments", key), v)
 			return
 		}
-		n.arr2 = n.arr2[:0]
-		start := len(n.arr2)
-		n.arr2 = append(n.arr2, '[')
-		count := 0
-		for _, e := range a {
-			mark := len(n.arr2)
-			if count > 0 {
-				n.arr2 = append(n.arr2, ',')
-			}
-			eo := object(e)
-			if eo == nil {
-				var ok bool
-				if n.arr2, ok = ecs.AppendClean(n.arr2, e); ok {
-					count++
-				} else {
-					n.arr2 = n.arr2[:mark]
-				}
-				continue
-			}
-			n.sub2.Reset()
+		n.arr2 = n.buildArrayIn(&n.sub2, n.arr2[:0], a, func(_ int, sub2 *ecs.Doc, eo *fastjson.Object) {
 			eo.Visit(func(k []byte, v *fastjson.Value) {
 				key := b2s(k)
 				uo := object(v)
 				if key != "user" || uo == nil {
-					n.sub2.Value(key, v)
+					sub2.Value(key, v)
 					return
 				}
 				uo.Visit(func(k []byte, v *fastjson.Value) {
 					if b2s(k) == "id" && !isNull(v) {
-						n.putString(&n.sub2, "user.id", v)
+						n.putString(sub2, "user.id", v)
 						return
 					}
-					n.sub2.Value(n.sub2.Join("user", b2s(k)), v)
+					sub2.Value(sub2.Join("user", b2s(k)), v)
 				})
 			})
-			if n.sub2.Len() == 0 {
-				n.arr2 = n.arr2[:mark]
-				continue
-			}
-			n.arr2 = n.sub2.AppendJSON(n.arr2)
-			count++
-		}
-		if count > 0 {
-			n.arr2 = append(n.arr2, ']')
+		})
+		if len(n.arr2) > 0 {
 			sub.Raw("assignments.data", n.arr2)
 		}
-		n.arr2 = n.arr2[:start]
+		n.arr2 = n.arr2[:0]
 	})
 }
 
@@ -1390,41 +1370,16 @@ func (n *Normalizer) groupAttributes(sub *ecs.Doc, v *fastjson.Value) {
 		sub.Value("attributes", data)
 		return
 	}
-	n.arr2 = n.arr2[:0]
-	n.arr2 = append(n.arr2, '[')
-	count := 0
-	for _, e := range a {
-		mark := len(n.arr2)
-		if count > 0 {
-			n.arr2 = append(n.arr2, ',')
-		}
-		eo := object(e)
-		if eo == nil {
-			var ok bool
-			if n.arr2, ok = ecs.AppendClean(n.arr2, e); ok {
-				count++
-			} else {
-				n.arr2 = n.arr2[:mark]
-			}
-			continue
-		}
-		n.sub2.Reset()
+	n.arr2 = n.buildArrayIn(&n.sub2, n.arr2[:0], a, func(_ int, sub2 *ecs.Doc, eo *fastjson.Object) {
 		eo.Visit(func(k []byte, v *fastjson.Value) {
 			switch key := b2s(k); key {
 			case "dateAdded", "default", "id", "lastModified", "pinned", "source":
 			default:
-				n.sub2.Value(key, v)
+				sub2.Value(key, v)
 			}
 		})
-		if n.sub2.Len() == 0 {
-			n.arr2 = n.arr2[:mark]
-			continue
-		}
-		n.arr2 = n.sub2.AppendJSON(n.arr2)
-		count++
-	}
-	if count > 0 {
-		n.arr2 = append(n.arr2, ']')
+	})
+	if len(n.arr2) > 0 {
 		sub.Raw("attributes", n.arr2)
 	}
 	n.arr2 = n.arr2[:0]

@@ -151,20 +151,7 @@ var (
 )
 
 // NormalizeOptions configure a Normalizer.
-type NormalizeOptions struct {
-	// Dataset is the event.dataset to write, e.g. DatasetIOC; "" omits it.
-	// Document.Dataset is Dataset, or the method's own dataset when it is
-	// empty.
-	Dataset string
-	// Tags are the configured tags, written first in the top-level tags.
-	Tags []string
-	// ExpirationDuration is the IOC stream's ioc_expiration_duration as
-	// configured, e.g. "90d". "" disables the deleted_at rule.
-	ExpirationDuration string
-	// Ingested is written as event.ingested; the zero time omits it. It is
-	// also @timestamp when a record has no usable update date.
-	Ingested time.Time
-}
+type NormalizeOptions = ecs.NormalizeOptions
 
 // Normalizer turns raw Threat Command records (one IOC, alert or CVE
 // object each, as the API returns them) into ECS documents that match what

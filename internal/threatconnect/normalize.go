@@ -38,18 +38,7 @@ var (
 )
 
 // NormalizeOptions configure a Normalizer.
-type NormalizeOptions struct {
-	// Dataset is the event.dataset to write; "" omits it.
-	Dataset string
-	// Tags are the configured tags, written first in the top-level tags.
-	Tags []string
-	// ExpirationDuration is ioc_expiration_duration as configured, e.g.
-	// "90d". "" disables the deleted_at rule: documents never expire.
-	ExpirationDuration string
-	// Ingested is written as event.ingested; the zero time omits it. It is
-	// also @timestamp when a record has no usable lastModified.
-	Ingested time.Time
-}
+type NormalizeOptions = ecs.NormalizeOptions
 
 // Normalizer turns raw ThreatConnect v3 indicators (one element of "data"
 // each, as the API returns them) into the ECS documents Elastic's

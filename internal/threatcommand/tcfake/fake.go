@@ -20,6 +20,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/vigil-ti/vigil/internal/fakeapi"
 )
 
 // Endpoint names, as counted by Server.Count and logged in Request.Endpoint.
@@ -110,11 +112,6 @@ type Fault struct {
 	Abort bool
 }
 
-type pendingFault struct {
-	f Fault
-	n int
-}
-
 // Request is one logged request.
 type Request struct {
 	Method   string
@@ -148,9 +145,8 @@ type Server struct {
 	alerts   []Alert
 	modules  any
 	hook     Hook
-	faults   []pendingFault
-	log      []Request
-	count    map[string]int
+	faults   fakeapi.Faults[Fault]
+	log      fakeapi.Log[Request]
 	pages    map[string]int
 	served   map[string]int
 }
@@ -168,7 +164,6 @@ func New(tb testing.TB, opts Options) *Server {
 		alerts:        slices.Clone(opts.Alerts),
 		modules:       opts.SystemModules,
 		hook:          opts.Hook,
-		count:         map[string]int{},
 		pages:         map[string]int{},
 		served:        map[string]int{},
 	}
@@ -232,14 +227,7 @@ func (s *Server) SetHook(h Hook) {
 
 // Inject makes the next n requests that match f.Endpoint get f. Faults are
 // used in the order they were injected.
-func (s *Server) Inject(f Fault, n int) {
-	if n <= 0 {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults = append(s.faults, pendingFault{f, n})
-}
+func (s *Server) Inject(f Fault, n int) { s.faults.Add(f, f.Endpoint, n) }
 
 // FailNext makes the next n requests, to any endpoint, answer status.
 func (s *Server) FailNext(n, status int) {
@@ -247,48 +235,25 @@ func (s *Server) FailNext(n, status int) {
 }
 
 // ClearFaults drops the faults not used yet.
-func (s *Server) ClearFaults() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults = nil
-}
+func (s *Server) ClearFaults() { s.faults.Clear() }
 
 // Requests returns a copy of the request log.
-func (s *Server) Requests() []Request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.log)
-}
+func (s *Server) Requests() []Request { return s.log.All() }
 
 // RequestsTo returns the logged requests to one endpoint.
-func (s *Server) RequestsTo(endpoint string) []Request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []Request
-	for _, r := range s.log {
-		if r.Endpoint == endpoint {
-			out = append(out, r)
-		}
-	}
-	return out
-}
+func (s *Server) RequestsTo(endpoint string) []Request { return s.log.To(endpoint) }
 
 // ResetLog clears the request log and the counters.
 func (s *Server) ResetLog() {
+	s.log.Reset()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.log = nil
-	clear(s.count)
 	clear(s.pages)
 	clear(s.served)
 }
 
 // Count returns the number of requests to an endpoint, failed ones included.
-func (s *Server) Count(endpoint string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.count[endpoint]
-}
+func (s *Server) Count(endpoint string) int { return s.log.Count(endpoint) }
 
 // Pages returns the number of IOC or CVE pages served with 200.
 func (s *Server) Pages(endpoint string) int {
@@ -628,28 +593,18 @@ func (s *Server) serve(rw http.ResponseWriter, r *http.Request) {
 		}
 		logged = true
 		entry.Status = status
-		s.mu.Lock()
-		s.log = append(s.log, entry)
-		s.mu.Unlock()
+		s.log.Add(endpoint, entry)
 	}
 	w := &statusWriter{ResponseWriter: rw, commit: logEntry}
 
+	s.log.Hit(endpoint)
 	s.mu.Lock()
-	s.count[endpoint]++
 	hook := s.hook
-	var fault *Fault
-	for k := range s.faults {
-		pf := &s.faults[k]
-		if pf.f.Endpoint == "" || pf.f.Endpoint == endpoint {
-			f := pf.f
-			fault = &f
-			if pf.n--; pf.n == 0 {
-				s.faults = slices.Delete(s.faults, k, k+1)
-			}
-			break
-		}
-	}
 	s.mu.Unlock()
+	var fault *Fault
+	if f, ok := s.faults.Take(endpoint); ok {
+		fault = &f
+	}
 
 	defer logEntry(0) // no answer: the client went away first
 

@@ -21,6 +21,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/vigil-ti/vigil/internal/fakeapi"
 )
 
 // Endpoint names, as counted by Server.Count and logged in Request.Endpoint.
@@ -103,11 +105,6 @@ type Fault struct {
 	Truncate int
 }
 
-type pendingFault struct {
-	f Fault
-	n int
-}
-
 // Request is one logged request. Credentials are never logged.
 type Request struct {
 	Method   string
@@ -141,11 +138,10 @@ type Server struct {
 	deletions  []Deletion
 	owners     []Owner
 	hook       Hook
-	faults     []pendingFault
+	faults     fakeapi.Faults[Fault]
 	inject     [][]byte
 	issued     map[string]bool // next links given, by request target
-	log        []Request
-	count      map[string]int
+	log        fakeapi.Log[Request]
 }
 
 // New starts a Server. When tb is not nil the server is closed at the end
@@ -160,7 +156,6 @@ func New(tb testing.TB, opts Options) *Server {
 		owners:   slices.Clone(opts.Owners),
 		hook:     opts.Hook,
 		issued:   map[string]bool{},
-		count:    map[string]int{},
 	}
 	if s.accessID == "" {
 		s.accessID = DefaultAccessID
@@ -212,14 +207,7 @@ func (s *Server) SetHook(h Hook) {
 }
 
 // Inject makes the next n requests that match f.Endpoint get f.
-func (s *Server) Inject(f Fault, n int) {
-	if n <= 0 {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults = append(s.faults, pendingFault{f, n})
-}
+func (s *Server) Inject(f Fault, n int) { s.faults.Add(f, f.Endpoint, n) }
 
 // InjectRecords adds raw JSON elements to the data of the next indicator
 // page served, after its real records.
@@ -232,39 +220,16 @@ func (s *Server) InjectRecords(raw ...string) {
 }
 
 // Requests returns a copy of the request log.
-func (s *Server) Requests() []Request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.log)
-}
+func (s *Server) Requests() []Request { return s.log.All() }
 
 // RequestsTo returns the logged requests to one endpoint.
-func (s *Server) RequestsTo(endpoint string) []Request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []Request
-	for _, r := range s.log {
-		if r.Endpoint == endpoint {
-			out = append(out, r)
-		}
-	}
-	return out
-}
+func (s *Server) RequestsTo(endpoint string) []Request { return s.log.To(endpoint) }
 
 // ResetLog clears the request log and the counters.
-func (s *Server) ResetLog() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.log = nil
-	clear(s.count)
-}
+func (s *Server) ResetLog() { s.log.Reset() }
 
 // Count returns the number of requests to an endpoint, failed ones included.
-func (s *Server) Count(endpoint string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.count[endpoint]
-}
+func (s *Server) Count(endpoint string) int { return s.log.Count(endpoint) }
 
 // Indicators returns a copy of the active indicators, ordered by
 // lastModified and id.
@@ -351,28 +316,18 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	endpoint := endpointOf(r.URL.Path)
 	entry := Request{Method: r.Method, Endpoint: endpoint, Target: r.RequestURI, Query: r.URL.Query(), Timestamp: r.Header.Get("Timestamp")}
 
+	s.log.Hit(endpoint)
 	s.mu.Lock()
-	s.count[endpoint]++
 	hook := s.hook
-	var fault *Fault
-	for k := range s.faults {
-		pf := &s.faults[k]
-		if pf.f.Endpoint == "" || pf.f.Endpoint == endpoint {
-			f := pf.f
-			fault = &f
-			if pf.n--; pf.n == 0 {
-				s.faults = slices.Delete(s.faults, k, k+1)
-			}
-			break
-		}
-	}
 	s.mu.Unlock()
+	var fault *Fault
+	if f, ok := s.faults.Take(endpoint); ok {
+		fault = &f
+	}
 
 	logEntry := func(status int) {
 		entry.Status = status
-		s.mu.Lock()
-		s.log = append(s.log, entry)
-		s.mu.Unlock()
+		s.log.Add(endpoint, entry)
 	}
 	if hook != nil && hook(w, r, endpoint) {
 		entry.Injected = true

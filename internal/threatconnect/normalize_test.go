@@ -215,35 +215,10 @@ func TestNormalizeGolden(t *testing.T) {
 			}
 			checkInvariants(t, input, doc)
 
-			got := goldenJSON(t, doc)
-			golden := base + ".golden.json"
-			if *update {
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -run TestNormalizeGolden -update to create it)", err)
-			}
-			if !bytes.Equal(got, want) {
-				for _, d := range ecstest.Diff(ecstest.Decode(t, want), ecstest.Decode(t, got)) {
-					t.Error(d)
-				}
-				t.Errorf("output differs from %s (rerun with -update after checking)", golden)
-			}
+			ecstest.Golden(t, base+".golden.json", goldenJSON(t, doc), *update)
 		})
 	}
-	inputs, err := filepath.Glob(filepath.Join("testdata", "normalize", "*", "*.input.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, in := range inputs {
-		if !covered[in] {
-			t.Errorf("%s has no entry in goldenCases", in)
-		}
-	}
+	ecstest.Covered(t, filepath.Join("testdata", "normalize", "*", "*.input.json"), covered)
 }
 
 // checkInvariants asserts what holds for every normalized document.

@@ -225,3 +225,40 @@ func empties(path string, v any) []string {
 	}
 	return out
 }
+
+// Golden compares got with the golden file at path, listing the differences
+// by field path; with update it rewrites the file instead.
+func Golden(t testing.TB, path string, got []byte, update bool) {
+	t.Helper()
+	if update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run the test with -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		for _, d := range Diff(Decode(t, want), Decode(t, got)) {
+			t.Error(d)
+		}
+		t.Errorf("output differs from %s (rerun with -update after checking)", path)
+	}
+}
+
+// Covered fails for every file matching pattern that a table of cases does
+// not name, so that no fixture is left untested.
+func Covered(t testing.TB, pattern string, covered map[string]bool) {
+	t.Helper()
+	files, err := filepath.Glob(pattern)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if !covered[f] {
+			t.Errorf("%s has no entry in the table of cases", f)
+		}
+	}
+}

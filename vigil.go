@@ -239,3 +239,46 @@ func WritePage(ctx context.Context, s Store, res *PullResult, docs []Document, c
 	}
 	return nil
 }
+
+// Detection is an alert that a detection rule raised on an event.
+type Detection struct {
+	// ID is the alert's stable id: the same (rule, event, indicators)
+	// always gives the same ID, so a receiver can drop a duplicate.
+	ID       string
+	RuleID   string
+	RuleName string
+	// Timestamp is when the alert was raised.
+	Timestamp time.Time
+	// Actions names the connectors the alert is queued for.
+	Actions []string
+	// Source is the alert document as JSON.
+	Source []byte
+}
+
+// Delivery is one queued delivery of a document (an alert or a warning) to
+// one connector.
+type Delivery struct {
+	ID int64 // the outbox's id, set by the outbox
+	// Key is the stable id of what is delivered, sent as the
+	// Idempotency-Key header. (Key, Connector) is unique in the outbox.
+	Key       string
+	Connector string
+	Attempts  int    // failed attempts so far
+	Subject   string // one-line summary, e.g. an e-mail's subject
+	Body      []byte // the document as JSON
+}
+
+// Outbox is the persisted queue of deliveries. A delivery stays queued until
+// it is done, across restarts.
+type Outbox interface {
+	// Enqueue queues deliveries; one whose (Key, Connector) is already
+	// queued or done is skipped.
+	Enqueue(ctx context.Context, ds []Delivery) error
+	// DueDeliveries returns up to limit deliveries due at now, oldest first.
+	DueDeliveries(ctx context.Context, now time.Time, limit int) ([]Delivery, error)
+	// DeliveryDone marks a delivery done.
+	DeliveryDone(ctx context.Context, id int64, at time.Time) error
+	// DeliveryFailed counts a failed attempt and makes the delivery due
+	// again at next.
+	DeliveryFailed(ctx context.Context, id int64, next time.Time, reason string) error
+}

@@ -134,9 +134,12 @@ type LiveFilter struct {
 
 // PruneStats counts what a prune removed.
 type PruneStats struct {
-	RawSegments int64 // raw segments past retention
+	RawSegments int64 // raw segments past retention removed
 	RawDocs     int64 // documents in those segments
-	Expired     int64 // expired live-view rows removed
+	// KeptSegments counts raw segments past retention kept because they
+	// hold documents that are still live.
+	KeptSegments int64
+	Expired      int64 // expired live-view rows removed
 }
 
 // Store keeps raw documents, live views and collector cursors.
@@ -157,7 +160,8 @@ type Store interface {
 	// Cursor returns the saved cursor of (source, dataset), or nil.
 	Cursor(ctx context.Context, source, dataset string) ([]byte, error)
 	// Live calls fn for each unexpired document of the view that matches f,
-	// ordered by dataset and key.
+	// each key once, in an order of the store's choosing (the embedded
+	// store: the order written).
 	Live(ctx context.Context, f LiveFilter, fn func(Document) error) error
 	// Prune removes raw documents older than the retention and live rows
 	// that have expired.

@@ -91,6 +91,6 @@ func (a *app) prune(ctx context.Context) {
 		return
 	}
 	if ps.RawDocs > 0 || ps.Expired > 0 {
-		a.log.Info("pruned", "raw_docs", ps.RawDocs, "expired_live_rows", ps.Expired)
+		a.log.Info("pruned", "raw_docs", ps.RawDocs, "expired_live_rows", ps.Expired, "kept_segments", ps.KeptSegments)
 	}
 }

@@ -49,6 +49,6 @@ func cmdPrune(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "removed %d raw documents (%d segments) and %d expired live rows\n", ps.RawDocs, ps.RawSegments, ps.Expired)
+	fmt.Fprintf(e.stdout, "removed %d raw documents (%d segments) and %d expired live rows; kept %d segments past retention for their live documents\n", ps.RawDocs, ps.RawSegments, ps.Expired, ps.KeptSegments)
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -33,16 +34,10 @@ import (
 //	         segment's NDJSON
 const entriesVersion = 1
 
-// mergeBytes ends a merge batch, and makes WritePage merge, once the
-// documents waiting (their NDJSON) reach it, whatever their number: alert
-// and vulnerability documents are larger than IOCs.
-const mergeBytes = 64 << 20
-
-// maxPendingBytes bounds the NDJSON the writer keeps in memory for the next
-// merge (when merges fail, or WritePage's are turned off). Past it, the
-// copies are dropped and the merge reads the segments back and
-// decompresses them instead (about 1 µs per document).
-const maxPendingBytes = 2 * mergeBytes
+// maxPendingBytes bounds the entry lists the writer keeps in memory for
+// the next merge (when merges fail, or WritePage's are turned off). Past
+// it, the copies are dropped and the merge reads the entry lists back.
+const maxPendingBytes = 64 << 20
 
 // MergeStats counts what a merge did.
 type MergeStats struct {
@@ -61,69 +56,37 @@ func (s *MergeStats) add(o MergeStats) {
 	s.Stale += o.Stale
 }
 
-// memSeg is a raw segment after the watermark, as the merge needs it.
+// memSeg is a raw segment after the watermark, as the merge needs it: its
+// entry list. A merge never reads documents.
 type memSeg struct {
-	id, ingested int64
-	docs         int    // live-eligible documents
-	raw          []byte // the NDJSON
-	live         []byte // the entry list
+	id   int64
+	docs int    // live-eligible documents
+	live []byte // the entry list
 }
 
 // pending is what the writer knows of the segments after the watermark.
 type pending struct {
-	docs      int       // live-eligible documents in them
-	segs      []*memSeg // the segments themselves, when valid
-	bytes     int       // NDJSON held by segs
-	valid     bool      // segs are exactly the segments after the watermark
-	retryAt   int       // after a failed automatic merge, docs to wait for
-	free      [][]byte  // NDJSON buffers to reuse
-	freeBytes int
-}
-
-// buffer returns an empty NDJSON buffer.
-func (p *pending) buffer(size int) []byte {
-	if n := len(p.free); n > 0 {
-		b := p.free[n-1]
-		p.free[n-1] = nil
-		p.free = p.free[:n-1]
-		p.freeBytes -= cap(b)
-		if cap(b) >= size {
-			return b[:0]
-		}
-	}
-	return make([]byte, 0, size+size/8)
-}
-
-func (p *pending) recycle(s *memSeg) {
-	if s == nil || s.raw == nil {
-		return
-	}
-	// Kept for the next pages: fresh memory costs a page fault per 4 KiB.
-	if p.bytes+p.freeBytes+cap(s.raw) <= maxPendingBytes {
-		p.free = append(p.free, s.raw[:0])
-		p.freeBytes += cap(s.raw)
-	}
-	s.raw = nil
+	docs    int       // live-eligible documents in them
+	segs    []*memSeg // the segments themselves, when valid
+	bytes   int       // entry lists held by segs
+	valid   bool      // segs are exactly the segments after the watermark
+	retryAt int       // after a failed automatic merge, docs to wait for
 }
 
 // add records a committed segment with live-eligible documents.
 func (p *pending) add(s *memSeg) {
 	p.docs += s.docs
-	if !p.valid || p.bytes+len(s.raw) > maxPendingBytes {
+	if !p.valid || p.bytes+len(s.live) > maxPendingBytes {
 		p.drop()
-		p.recycle(s)
 		return
 	}
 	p.segs = append(p.segs, s)
-	p.bytes += len(s.raw)
+	p.bytes += len(s.live)
 }
 
 // drop forgets the segments held: the next merge reads them back.
 func (p *pending) drop() {
 	p.bytes = 0
-	for _, s := range p.segs {
-		p.recycle(s)
-	}
 	clear(p.segs)
 	p.segs = p.segs[:0]
 	p.valid = false
@@ -147,15 +110,18 @@ func (p *pending) holds(wm, n, maxID int64) bool {
 	return p.segs[0].id > wm && p.segs[len(p.segs)-1].id == maxID
 }
 
-// encodeSegment builds a page's NDJSON (kept in the returned segment), its
-// s2 encoding (in db.seg) and its entry list, and counts the documents.
-// Call with wmu held.
+// encodeSegment builds a page's NDJSON (in db.raw), its s2 encoding (in
+// db.seg) and its entry list (in the returned segment), and counts the
+// documents. Call with wmu held.
 func (db *DB) encodeSegment(docs []vigil.Document, st *vigil.WriteStats) (*memSeg, error) {
 	size := 0
 	for i := range docs {
 		size += len(docs[i].Source) + 1
 	}
-	raw := db.pend.buffer(size)
+	raw := db.raw[:0]
+	if cap(raw) < size {
+		raw = make([]byte, 0, size+size/8)
+	}
 	type group struct {
 		view    vigil.View
 		dataset string
@@ -176,7 +142,6 @@ func (db *DB) encodeSegment(docs []vigil.Document, st *vigil.WriteStats) (*memSe
 			st.Unkeyed++
 			continue
 		case d.Source == nil:
-			db.pend.recycle(&memSeg{raw: raw})
 			return nil, fmt.Errorf("store: write live view: document %q of %s has no source", d.Key, d.Dataset)
 		}
 		g := -1
@@ -202,13 +167,17 @@ func (db *DB) encodeSegment(docs []vigil.Document, st *vigil.WriteStats) (*memSe
 		n++
 	}
 	db.ents = ents
+	if n >= maxEntries {
+		return nil, fmt.Errorf("store: a page holds %d live-eligible documents; at most %d are allowed", n, maxEntries-1)
+	}
 	st.Raw = len(docs)
 	st.Live = n
 	if m := s2.MaxEncodedLen(len(raw)); cap(db.seg) < m {
 		db.seg = make([]byte, m)
 	}
 	db.seg = s2.Encode(db.seg[:cap(db.seg)], raw)
-	seg := &memSeg{docs: n, raw: raw}
+	db.raw = raw[:0]
+	seg := &memSeg{docs: n}
 	if n > 0 {
 		live := make([]byte, 0, 16+len(ents)+len(groups)*48)
 		live = append(live, entriesVersion)
@@ -296,6 +265,19 @@ func (r *entryReader) bytes() ([]byte, bool) {
 	return b, true
 }
 
+// matchGroups sets match[g] for each group g of the entry list that is of
+// f's view and dataset, and reports whether one is.
+func (r *entryReader) matchGroups(match []bool, f vigil.LiveFilter) ([]bool, bool) {
+	match = match[:0]
+	found := false
+	for _, g := range r.groups {
+		m := g[0] == string(f.View) && (f.Dataset == "" || g[1] == f.Dataset)
+		match = append(match, m)
+		found = found || m
+	}
+	return match, found
+}
+
 // next decodes the next entry into e; it returns false at the end.
 func (r *entryReader) next(e *entry, rawLen int) (bool, error) {
 	if r.left == 0 {
@@ -322,20 +304,31 @@ func (r *entryReader) next(e *entry, rawLen int) (bool, error) {
 	return true, nil
 }
 
-// mergeEnt is a document of a merge batch.
+// mergeEnt is a document of a merge batch: where it sits and its dates.
 type mergeEnt struct {
-	typ     []byte
-	doc     []byte
+	seg     int64 // its raw segment
+	pos     int32 // its entry number in the segment's entry list
 	ts, exp int64
-	upd     int64 // the segment's ingest time
 }
 
-// sortKey orders a batch as the live table's index does, by (ds, key), and
-// by write order within a key.
+// sortKey orders a batch as the live table does, by (ds, key), and by
+// write order within a key.
 type sortKey struct {
 	key []byte
+	pre uint64 // the key's first 8 bytes, big-endian, zero-padded
 	ds  int64
 	i   int32 // index in mergeBuf.ents, in write order
+}
+
+// keyPrefix returns the first 8 bytes of key as a big-endian number, zero
+// padded: comparing prefixes first orders keys as bytes.Compare does.
+func keyPrefix(key []byte) uint64 {
+	if len(key) >= 8 {
+		return binary.BigEndian.Uint64(key)
+	}
+	var b [8]byte
+	copy(b[:], key)
+	return binary.BigEndian.Uint64(b[:])
 }
 
 // mergeBuf holds what a merge reuses from batch to batch.
@@ -348,35 +341,42 @@ type mergeBuf struct {
 	rd     entryReader
 }
 
+// maxEntries bounds the live-eligible documents of one page: a live row
+// packs a segment id and an entry number into one integer (see live.prev).
+const maxEntries = 1 << 20
+
 // upsertRows is the number of documents per live-view upsert statement:
 // one statement per document costs about 2 µs more per document, in
 // database/sql, the driver and SQLite.
-const upsertRows = 100
+const upsertRows = 250
 
 // upsertSQL is the statement that upserts n documents into the live view.
 //
 // SQLite applies the rows in order, each one seeing those before it. The
 // newest @timestamp wins; a document as new as the live row replaces it.
-// The statement needs no statement journal (a copy of every page it
-// touches, taken in case it fails half-way): OR FAIL lets a failing row
-// keep the rows before it, and the columns the upsert updates have no NOT
-// NULL constraint (the merge binds no NULL), so the statement cannot abort
-// after changing something; a failed statement fails the merge, which
-// rolls the whole batch back.
+// RETURNING reports each row inserted or replaced, with where the document
+// it replaced sat (prev, -1 for a new key), so that the merge can move the
+// documents' bits in live_masks. The statement needs no statement journal
+// (a copy of every page it touches, taken in case it fails half-way): OR
+// FAIL lets a failing row keep the rows before it, and the columns the
+// upsert updates have no NOT NULL constraint (the merge binds no NULL), so
+// the statement cannot abort after changing something; a failed statement
+// fails the merge, which rolls the whole batch back.
 func upsertSQL(n int) string {
 	var q strings.Builder
-	q.WriteString("INSERT OR FAIL INTO live (ds, key, type, ts, expires_at, updated_at, doc) VALUES ")
+	q.WriteString("INSERT OR FAIL INTO live (ds, key, ts, expires_at, seg, pos, prev) VALUES ")
 	for i := range n {
 		if i > 0 {
 			q.WriteByte(',')
 		}
-		q.WriteString("(?,?,?,?,?,?,?)")
+		q.WriteString("(?,?,?,?,?,?,-1)")
 	}
 	q.WriteString(`
 ON CONFLICT (ds, key) DO UPDATE SET
-    type = excluded.type, ts = excluded.ts, expires_at = excluded.expires_at,
-    updated_at = excluded.updated_at, doc = excluded.doc
-WHERE excluded.ts >= live.ts`)
+    ts = excluded.ts, expires_at = excluded.expires_at, seg = excluded.seg, pos = excluded.pos,
+    prev = live.seg * 1048576 + live.pos
+WHERE excluded.ts >= live.ts
+RETURNING seg, pos, prev`)
 	return q.String()
 }
 
@@ -481,30 +481,27 @@ func (db *DB) mergeBatch(ctx context.Context) (st MergeStats, more bool, err err
 	return st, more, nil
 }
 
-// loadSegments reads back segments after the watermark, up to limit
-// documents or mergeBytes of them (at least one segment).
+// loadSegments reads back the entry lists of segments after the
+// watermark, up to limit documents or maxPendingBytes of entries (at least
+// one segment).
 func loadSegments(ctx context.Context, tx *sql.Tx, wm int64, limit int) (segs []*memSeg, more bool, err error) {
-	rows, err := tx.QueryContext(ctx, `SELECT id, ingested_at, live_docs, live, body FROM raw_segments WHERE id > ? AND live IS NOT NULL ORDER BY id`, wm)
+	rows, err := tx.QueryContext(ctx, `SELECT id, live_docs, live FROM raw_segments WHERE id > ? AND live IS NOT NULL ORDER BY id`, wm)
 	if err != nil {
 		return nil, false, fmt.Errorf("store: merge live views: read segments: %w", err)
 	}
 	defer rows.Close()
 	docs, size := 0, 0
 	for rows.Next() {
-		if docs >= limit || size >= mergeBytes {
+		if docs >= limit || size >= maxPendingBytes {
 			more = true
 			break
 		}
 		s := &memSeg{}
-		var body []byte
-		if err := rows.Scan(&s.id, &s.ingested, &s.docs, &s.live, &body); err != nil {
+		if err := rows.Scan(&s.id, &s.docs, &s.live); err != nil {
 			return nil, false, fmt.Errorf("store: merge live views: read segments: %w", err)
 		}
-		if s.raw, err = s2.Decode(nil, body); err != nil {
-			return nil, false, fmt.Errorf("store: raw segment %d is corrupt: %w", s.id, err)
-		}
 		docs += s.docs
-		size += len(s.raw)
+		size += len(s.live)
 		segs = append(segs, s)
 	}
 	if err := rows.Err(); err != nil {
@@ -529,22 +526,25 @@ func datasetID(ctx context.Context, tx *sql.Tx, view, dataset string) (int64, er
 }
 
 // upsertBatch keeps the newest document per (view, dataset, key) of the
-// segments, sorts them by key and upserts them, upsertRows per statement.
+// segments, sorts them by key, upserts them, upsertRows per statement, and
+// moves the bits of live_masks: set for the documents that became live,
+// cleared for those they replaced.
 func (db *DB) upsertBatch(ctx, sctx context.Context, tx *sql.Tx, full *sql.Stmt, segs []*memSeg, st *MergeStats) error {
 	b := &db.merge
 	b.ents, b.keys = b.ents[:0], b.keys[:0]
 	b.groups, b.ids = b.groups[:0], b.ids[:0]
 	defer func() {
-		// Drop the references to the segments.
-		clear(b.ents)
+		// Drop the references to the entry lists.
 		clear(b.keys)
 	}()
+	masks := make(map[int64][]byte, len(segs)) // the batch's segments
 	var e entry
 	for _, s := range segs {
 		st.Segments++
 		if err := b.rd.reset(s.live); err != nil {
 			return fmt.Errorf("store: raw segment %d: %w", s.id, err)
 		}
+		masks[s.id] = make([]byte, (b.rd.left+7)/8)
 		// The segment's groups, as live_datasets ids.
 		b.gmap = b.gmap[:0]
 		for _, g := range b.rd.groups {
@@ -560,16 +560,16 @@ func (db *DB) upsertBatch(ctx, sctx context.Context, tx *sql.Tx, full *sql.Stmt,
 			}
 			b.gmap = append(b.gmap, int32(i))
 		}
-		for {
-			ok, err := b.rd.next(&e, len(s.raw))
+		for pos := int32(0); ; pos++ {
+			ok, err := b.rd.next(&e, math.MaxInt)
 			if err != nil {
 				return fmt.Errorf("store: raw segment %d: %w", s.id, err)
 			}
 			if !ok {
 				break
 			}
-			b.keys = append(b.keys, sortKey{key: e.key, ds: b.ids[b.gmap[e.group]], i: int32(len(b.ents))})
-			b.ents = append(b.ents, mergeEnt{typ: e.typ, doc: s.raw[e.off : e.off+e.n], ts: e.ts, exp: e.exp, upd: s.ingested})
+			b.keys = append(b.keys, sortKey{key: e.key, pre: keyPrefix(e.key), ds: b.ids[b.gmap[e.group]], i: int32(len(b.ents))})
+			b.ents = append(b.ents, mergeEnt{seg: s.id, pos: pos, ts: e.ts, exp: e.exp})
 		}
 	}
 	st.Docs += len(b.ents)
@@ -578,20 +578,18 @@ func (db *DB) upsertBatch(ctx, sctx context.Context, tx *sql.Tx, full *sql.Stmt,
 		if x.ds != y.ds {
 			return cmp.Compare(x.ds, y.ds)
 		}
+		if x.pre != y.pre {
+			return cmp.Compare(x.pre, y.pre)
+		}
 		if c := bytes.Compare(x.key, y.key); c != 0 {
 			return c
 		}
 		return cmp.Compare(x.i, y.i)
 	})
 
-	// A row counts as a change when it was inserted or replaced, not when
-	// the live row was newer.
-	var changes0, changes1 int
-	if err := tx.QueryRowContext(sctx, `SELECT total_changes()`).Scan(&changes0); err != nil {
-		return fmt.Errorf("store: merge live views: %w", err)
-	}
+	clears := map[int64][]int32{} // documents replaced, by segment
 	args := db.args[:0]
-	rows, upserted := 0, 0
+	rows, upserted, won := 0, 0, 0
 	defer func() {
 		clear(args)
 		db.args = args[:0]
@@ -613,13 +611,26 @@ func (db *DB) upsertBatch(ctx, sctx context.Context, tx *sql.Tx, full *sql.Stmt,
 			}
 			defer stmt.Close()
 		}
-		// Through Query, the driver binds the arguments and steps the
-		// statement in one call into C (Exec makes one per argument).
 		res, err := stmt.QueryContext(sctx, args...)
 		if err != nil {
 			return fmt.Errorf("store: merge live views: %w", err)
 		}
-		if err := res.Close(); err != nil {
+		defer res.Close()
+		for res.Next() {
+			var seg, pos, prev int64
+			if err := res.Scan(&seg, &pos, &prev); err != nil {
+				return fmt.Errorf("store: merge live views: %w", err)
+			}
+			won++
+			if m := masks[seg]; pos >= 0 && int(pos) < len(m)*8 {
+				m[pos/8] |= 1 << (pos % 8)
+			}
+			if prev >= 0 {
+				ps := prev / maxEntries
+				clears[ps] = append(clears[ps], int32(prev%maxEntries))
+			}
+		}
+		if err := res.Err(); err != nil {
 			return fmt.Errorf("store: merge live views: %w", err)
 		}
 		upserted += rows
@@ -641,7 +652,7 @@ func (db *DB) upsertBatch(ctx, sctx context.Context, tx *sql.Tx, full *sql.Stmt,
 		st.Superseded += j - i - 1
 		i = j
 		d := &ents[best]
-		args = append(args, k.ds, unsafeString(k.key), unsafeString(d.typ), d.ts, d.exp, d.upd, d.doc)
+		args = append(args, k.ds, unsafeString(k.key), d.ts, d.exp, d.seg, int64(d.pos))
 		rows++
 		if rows == upsertRows {
 			if err := flush(); err != nil {
@@ -652,11 +663,45 @@ func (db *DB) upsertBatch(ctx, sctx context.Context, tx *sql.Tx, full *sql.Stmt,
 	if err := flush(); err != nil {
 		return err
 	}
-	if err := tx.QueryRowContext(sctx, `SELECT total_changes()`).Scan(&changes1); err != nil {
-		return fmt.Errorf("store: merge live views: %w", err)
+	st.Live += won
+	st.Stale += upserted - won
+	return db.writeMasks(sctx, tx, masks, clears)
+}
+
+// writeMasks adds the masks of a batch's segments (those with a live
+// document) and clears the bits of the documents the batch replaced in
+// older segments.
+func (db *DB) writeMasks(ctx context.Context, tx *sql.Tx, masks map[int64][]byte, clears map[int64][]int32) error {
+	ids := slices.Sorted(maps.Keys(clears))
+	for _, seg := range ids {
+		m, inBatch := masks[seg]
+		if !inBatch {
+			if err := tx.QueryRowContext(ctx, `SELECT mask FROM live_masks WHERE seg = ?`, seg).Scan(&m); errors.Is(err, sql.ErrNoRows) {
+				continue // pruned
+			} else if err != nil {
+				return fmt.Errorf("store: merge live views: read mask: %w", err)
+			}
+		}
+		for _, pos := range clears[seg] {
+			if int(pos) < len(m)*8 {
+				m[pos/8] &^= 1 << (pos % 8)
+			}
+		}
+		if !inBatch {
+			if _, err := tx.ExecContext(ctx, `UPDATE live_masks SET mask = ? WHERE seg = ?`, m, seg); err != nil {
+				return fmt.Errorf("store: merge live views: write mask: %w", err)
+			}
+		}
 	}
-	st.Live += changes1 - changes0
-	st.Stale += upserted - (changes1 - changes0)
+	for _, seg := range slices.Sorted(maps.Keys(masks)) {
+		m := masks[seg]
+		if !slices.ContainsFunc(m, func(b byte) bool { return b != 0 }) {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO live_masks (seg, mask) VALUES (?, ?)`, seg, m); err != nil {
+			return fmt.Errorf("store: merge live views: write mask: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -669,54 +714,14 @@ func unsafeString(b []byte) string {
 	return unsafe.String(&b[0], len(b))
 }
 
-// liveDataset is a dataset of a view, with its live_datasets id (0 when
-// the live table has no row of it yet).
-type liveDataset struct {
-	id   int64
-	name string
-}
-
-// viewDatasets returns the datasets of the view (only `only` if set) that
-// the live table or the overlay hold, in name order.
-func viewDatasets(ctx context.Context, tx *sql.Tx, view vigil.View, only string, ov *overlay) ([]liveDataset, error) {
-	q := `SELECT id, dataset FROM live_datasets WHERE view = ?`
-	args := []any{string(view)}
-	if only != "" {
-		q += ` AND dataset = ?`
-		args = append(args, only)
-	}
-	rows, err := tx.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("store: read live view: %w", err)
-	}
-	defer rows.Close()
-	var out []liveDataset
-	for rows.Next() {
-		var d liveDataset
-		if err := rows.Scan(&d.id, &d.name); err != nil {
-			return nil, fmt.Errorf("store: read live view: %w", err)
-		}
-		out = append(out, d)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: read live view: %w", err)
-	}
-	for _, e := range ov.over {
-		if !slices.ContainsFunc(out, func(d liveDataset) bool { return d.name == e.dataset }) {
-			out = append(out, liveDataset{name: e.dataset})
-		}
-	}
-	slices.SortFunc(out, func(a, b liveDataset) int { return strings.Compare(a.name, b.name) })
-	return out, nil
-}
-
 // overlay is what Live adds to the live table: the newest document waiting
 // per key of the view, when it is at least as new as the key's live row.
 type overlay struct {
-	over []ovEnt // sorted by (dataset, key): they replace their live rows
-	emit []ovEnt // those of them to show (unexpired, of the type asked)
-	i, j int
+	over []ovEnt             // sorted by (dataset, key): they replace their live rows
+	emit []ovEnt             // those of them to show (unexpired, of the type asked)
+	keys map[string]struct{} // dataset "\x00" key of over, built on first use
 	view vigil.View
+	wm   int64 // the watermark: segments up to it are merged
 }
 
 type ovEnt struct {
@@ -732,63 +737,45 @@ func cmpDK(d1, k1, d2, k2 string) int {
 	return cmp.Or(strings.Compare(d1, d2), strings.Compare(k1, k2))
 }
 
-func (o *overlay) empty() bool { return len(o.over) == 0 }
-
-// nextBefore returns the next document to show if it sorts before
-// (dataset, key).
-func (o *overlay) nextBefore(dataset, key string) (vigil.Document, bool) {
-	if o.j < len(o.emit) && cmpDK(o.emit[o.j].dataset, o.emit[o.j].key, dataset, key) < 0 {
-		return o.next()
-	}
-	return vigil.Document{}, false
-}
-
-// nextIn returns the next document to show if it is of the dataset.
-func (o *overlay) nextIn(dataset string) (vigil.Document, bool) {
-	if o.j < len(o.emit) && o.emit[o.j].dataset == dataset {
-		return o.next()
-	}
-	return vigil.Document{}, false
-}
-
-// next returns the next document to show.
-func (o *overlay) next() (vigil.Document, bool) {
-	if o.j >= len(o.emit) {
-		return vigil.Document{}, false
-	}
-	e := &o.emit[o.j]
-	o.j++
-	d := vigil.Document{View: o.view, Dataset: e.dataset, Key: e.key, Type: e.typ, Timestamp: time.UnixMilli(e.ts).UTC(), Source: e.doc}
-	if e.exp != math.MaxInt64 {
-		d.ExpiresAt = time.UnixMilli(e.exp).UTC()
-	}
-	return d, true
-}
-
 // replaces reports whether a waiting document replaces the live row of
-// (dataset, key). Calls come in (dataset, key) order.
-func (o *overlay) replaces(dataset, key string) bool {
-	for o.i < len(o.over) {
-		c := cmpDK(o.over[o.i].dataset, o.over[o.i].key, dataset, key)
-		if c == 0 {
-			return true
-		}
-		if c > 0 {
-			return false
-		}
-		o.i++
+// (dataset, key).
+func (o *overlay) replaces(dataset, key []byte) bool {
+	if len(o.over) == 0 {
+		return false
 	}
-	return false
+	if o.keys == nil {
+		o.keys = make(map[string]struct{}, len(o.over))
+		for _, e := range o.over {
+			o.keys[e.dataset+"\x00"+e.key] = struct{}{}
+		}
+	}
+	k := make([]byte, 0, len(dataset)+1+len(key))
+	k = append(append(append(k, dataset...), 0), key...)
+	_, ok := o.keys[unsafeString(k)]
+	return ok
+}
+
+// docs returns the waiting documents to show.
+func (o *overlay) docs() []vigil.Document {
+	out := make([]vigil.Document, 0, len(o.emit))
+	for _, e := range o.emit {
+		d := vigil.Document{View: o.view, Dataset: e.dataset, Key: e.key, Type: e.typ, Timestamp: time.UnixMilli(e.ts).UTC(), Source: e.doc}
+		if e.exp != math.MaxInt64 {
+			d.ExpiresAt = time.UnixMilli(e.exp).UTC()
+		}
+		out = append(out, d)
+	}
+	return out
 }
 
 // readOverlay reads the documents of the view waiting in the segments after
 // the watermark, in the snapshot of tx.
 func readOverlay(ctx context.Context, tx *sql.Tx, f vigil.LiveFilter, now int64) (*overlay, error) {
 	o := &overlay{view: f.View}
-	var wm int64
-	if err := tx.QueryRowContext(ctx, `SELECT segment FROM live_watermark`).Scan(&wm); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT segment FROM live_watermark`).Scan(&o.wm); err != nil {
 		return nil, fmt.Errorf("store: read live view: %w", err)
 	}
+	wm := o.wm
 	rows, err := tx.QueryContext(ctx, `SELECT id, live FROM raw_segments WHERE id > ? AND live IS NOT NULL ORDER BY id`, wm)
 	if err != nil {
 		return nil, fmt.Errorf("store: read live view: %w", err)
@@ -807,14 +794,8 @@ func readOverlay(ctx context.Context, tx *sql.Tx, f vigil.LiveFilter, now int64)
 		if err := rd.reset(live); err != nil {
 			return nil, fmt.Errorf("store: raw segment %d: %w", id, err)
 		}
-		match = match[:0]
-		found := false
-		for _, g := range rd.groups {
-			m := g[0] == string(f.View) && (f.Dataset == "" || g[1] == f.Dataset)
-			match = append(match, m)
-			found = found || m
-		}
-		if !found {
+		var found bool
+		if match, found = rd.matchGroups(match, f); !found {
 			continue
 		}
 		for {
@@ -872,6 +853,8 @@ func readOverlay(ctx context.Context, tx *sql.Tx, f vigil.LiveFilter, now int64)
 			o.emit = append(o.emit, w)
 		}
 	}
+	// In the order written, as they will be once merged.
+	slices.SortFunc(o.emit, func(x, y ovEnt) int { return cmp.Compare(x.seq, y.seq) })
 	return o, readOverlayDocs(ctx, tx, o.emit)
 }
 
@@ -929,28 +912,17 @@ func readOverlayDocs(ctx context.Context, tx *sql.Tx, ents []ovEnt) error {
 		bySeg[ents[i].seg] = append(bySeg[ents[i].seg], i)
 	}
 	slices.Sort(ids)
-	var plain []byte
 	for _, id := range ids {
-		var body []byte
-		if err := tx.QueryRowContext(ctx, `SELECT body FROM raw_segments WHERE id = ?`, id).Scan(&body); err != nil {
-			return fmt.Errorf("store: read live view: segment %d: %w", id, err)
-		}
-		n, err := s2.DecodedLen(body)
+		plain, err := readSegmentBody(ctx, tx, id)
 		if err != nil {
-			return fmt.Errorf("store: raw segment %d is corrupt: %w", id, err)
-		}
-		if cap(plain) < n {
-			plain = make([]byte, n)
-		}
-		if plain, err = s2.Decode(plain[:cap(plain)], body); err != nil {
-			return fmt.Errorf("store: raw segment %d is corrupt: %w", id, err)
+			return err
 		}
 		for _, i := range bySeg[id] {
 			e := &ents[i]
 			if e.off > len(plain) || e.n > len(plain)-e.off {
 				return fmt.Errorf("store: raw segment %d: %w", id, errCorrupt)
 			}
-			e.doc = bytes.Clone(plain[e.off : e.off+e.n])
+			e.doc = plain[e.off : e.off+e.n : e.off+e.n]
 		}
 	}
 	return nil

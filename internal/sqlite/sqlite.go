@@ -20,14 +20,17 @@
 //     sits in the segment), and saves the cursor, in one transaction. It
 //     writes no live row: a page of random keys no longer dirties an index
 //     leaf per document.
-//   - A merge reads the segments after the live watermark (the id of the
-//     last segment merged), keeps the newest document per (view, dataset,
-//     key) of the batch, sorts the batch by key and upserts it into the live
-//     table with the newest-@timestamp-wins rule, then moves the watermark,
-//     in one transaction. Sorted keys touch each leaf of the live table's
-//     index once per batch instead of once per document.
-//   - Merges run when the documents waiting reach Options.MergeDocs or 64
-//     MiB (inside WritePage, after the page is committed), when a writer
+//   - A merge reads the entry lists of the segments after the live
+//     watermark (the id of the last segment merged), keeps the newest
+//     entry per (view, dataset, key) of the batch, sorts the batch by key
+//     and upserts it into the live table with the newest-@timestamp-wins
+//     rule, then moves the watermark, in one transaction. A live row holds
+//     no document: it points at its entry in its segment, and live_masks
+//     marks per segment which entries are live (the upsert returns where
+//     the document it replaced sat, whose bit the merge clears). Sorted
+//     keys touch each leaf of the live table once per batch.
+//   - Merges run when the documents waiting reach Options.MergeDocs
+//     (inside WritePage, after the page is committed), when a writer
 //     opens the store (a writer killed before its merge is caught up), on
 //     Sync (the collectors call it at the end of every pull) and before
 //     Prune.
@@ -60,7 +63,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -117,6 +119,7 @@ type DB struct {
 	wmu     sync.Mutex
 	upserts map[int]*sql.Stmt // multi-row live upserts by row count
 	args    []any
+	raw     []byte // a page's NDJSON
 	seg     []byte // a page's s2 encoding
 	ents    []byte // a page's entry list, before its header
 	pend    pending
@@ -187,22 +190,16 @@ func Open(ctx context.Context, dir string, opts Options) (*DB, error) {
 // the last commits, never corrupt the file.
 const (
 	// pageSize is the database page size, set when the file is created.
-	// The writes are appends (raw segments, new live rows) and sorted
-	// runs (a merge rewrites the index leaves its keys fall in, in order),
+	// The writes are appends (raw segments) and sorted runs (a merge
+	// rewrites the leaves of the live table its keys fall in, in order),
 	// and SQLite makes two write system calls per page in the WAL and two
 	// more at the checkpoint: on a virtual machine a system call costs
-	// more than copying 4 KiB, and 64 KiB pages made a merge of new keys
-	// about twice as cheap as 4 KiB ones (13 to 24 µs per document with
-	// 4 KiB, 10 to 14 with 16 KiB, 7 to 13 with 64 KiB). A document
-	// updated in place costs a page write whatever the size: 30 to 40 µs
-	// per document for random keys among a million, with 4, 16 or 64 KiB
-	// pages alike.
+	// more than copying 4 KiB, and 64 KiB pages made the merges about
+	// twice as cheap as 4 KiB ones.
 	pageSize = 64 << 10
 	// cacheKiB is the writer's page cache (SQLite's default is 2 MiB;
-	// readers keep it). It holds the (ds, key) index of a million keys
-	// (about 50 MiB), which every merge walks. A merge writes about 70 MiB
-	// per 32,768 IOCs, so the cache spills to the WAL during the
-	// transaction, but in order: the pages spilled are not touched again.
+	// readers keep it). It holds the live table of about a million keys
+	// (rows of a few dozen bytes), which every merge walks.
 	cacheKiB = 64 << 10
 	// walCheckpointPages is how large the WAL grows (in pages) before a
 	// commit checkpoints it: 64 MiB (SQLite's default is 1000 pages).
@@ -258,7 +255,6 @@ func (db *DB) Close() error {
 	}
 	db.upserts = nil
 	db.pend.drop()
-	db.pend.free = nil
 	db.wmu.Unlock()
 	if db.ro != nil {
 		errs = append(errs, db.ro.Close())
@@ -302,6 +298,10 @@ func (db *DB) migrate(ctx context.Context) error {
 			return fmt.Errorf("store: migration %s: %w", names[i], err)
 		}
 		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("store: migration %s: %w", names[i], err)
+		}
+		if err := db.migrateData(ctx, tx, names[i]); err != nil {
 			tx.Rollback()
 			return fmt.Errorf("store: migration %s: %w", names[i], err)
 		}
@@ -375,12 +375,6 @@ func (db *DB) WritePage(ctx context.Context, p vigil.Page) (vigil.WriteStats, er
 			return st, err
 		}
 	}
-	committed := false
-	defer func() {
-		if !committed {
-			db.pend.recycle(seg)
-		}
-	}()
 	tx, err := db.rw.BeginTx(ctx, nil)
 	if err != nil {
 		return st, fmt.Errorf("store: begin: %w", err)
@@ -404,7 +398,6 @@ func (db *DB) WritePage(ctx context.Context, p vigil.Page) (vigil.WriteStats, er
 		if seg.id, err = res.LastInsertId(); err != nil {
 			return st, fmt.Errorf("store: write raw documents: %w", err)
 		}
-		seg.ingested = nowMS
 	}
 	if err := ctx.Err(); err != nil {
 		return st, fmt.Errorf("store: %w", err)
@@ -419,13 +412,10 @@ ON CONFLICT (source, dataset) DO UPDATE SET state = excluded.state, updated_at =
 	if err := tx.Commit(); err != nil {
 		return st, fmt.Errorf("store: commit: %w", err)
 	}
-	committed = true
 	if seg != nil && seg.docs > 0 {
 		db.pend.add(seg)
-	} else {
-		db.pend.recycle(seg)
 	}
-	if db.opts.MergeDocs > 0 && (db.pend.docs >= db.opts.MergeDocs || db.pend.bytes >= mergeBytes) && db.pend.docs >= db.pend.retryAt {
+	if db.opts.MergeDocs > 0 && db.pend.docs >= db.opts.MergeDocs && db.pend.docs >= db.pend.retryAt {
 		if _, err := db.mergeLocked(ctx); err != nil {
 			// Try again once another batch has come in.
 			db.pend.retryAt = db.pend.docs + db.opts.MergeDocs
@@ -466,9 +456,12 @@ func (db *DB) Cursor(ctx context.Context, source, dataset string) ([]byte, error
 	return state, nil
 }
 
-// Live calls fn for each unexpired document of the view matching f, in
-// (dataset, key) order. It reads the live table and the documents written
-// but not merged yet, in one snapshot, so it reflects every committed page.
+// Live calls fn for each unexpired document of the view matching f, each
+// key once: the merged documents in the order they were written (segment by
+// segment, each decompressed once), then the documents written but not
+// merged yet. It reads the live table's masks and the waiting segments in
+// one snapshot, so it reflects every committed page. fn may keep the
+// documents.
 func (db *DB) Live(ctx context.Context, f vigil.LiveFilter, fn func(vigil.Document) error) error {
 	now := db.clock.Now().UnixMilli()
 	tx, err := db.ro.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
@@ -480,94 +473,149 @@ func (db *DB) Live(ctx context.Context, f vigil.LiveFilter, fn func(vigil.Docume
 	if err != nil {
 		return err
 	}
-	datasets, err := viewDatasets(ctx, tx, f.View, f.Dataset, ov)
-	if err != nil {
-		return err
-	}
 	emitted := 0
 	full := func() bool { return f.Limit > 0 && emitted >= f.Limit }
 	emit := func(d vigil.Document) error {
 		emitted++
 		return fn(d)
 	}
-	for _, ds := range datasets {
+	if err := db.liveSegments(ctx, tx, f, now, ov, full, emit); err != nil {
+		return err
+	}
+	for _, d := range ov.docs() {
 		if full() {
-			return nil
-		}
-		if ds.id != 0 {
-			if err := db.liveRows(ctx, tx, f, now, ds, ov, emitted, full, emit); err != nil {
-				return err
-			}
-		}
-		// The dataset's waiting documents that sort after its last row.
-		for !full() {
-			d, ok := ov.nextIn(ds.name)
-			if !ok {
-				break
-			}
-			if err := emit(d); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// liveRows calls emit for the live rows of one dataset, in key order, with
-// the waiting documents of the overlay merged in.
-func (db *DB) liveRows(ctx context.Context, tx *sql.Tx, f vigil.LiveFilter, now int64, ds liveDataset, ov *overlay, emitted int, full func() bool, emit func(vigil.Document) error) error {
-	q := strings.Builder{}
-	q.WriteString(`SELECT key, type, ts, expires_at, doc FROM live WHERE ds = ? AND expires_at > ?`)
-	args := []any{ds.id, now}
-	if f.Type != "" {
-		q.WriteString(` AND type = ?`)
-		args = append(args, f.Type)
-	}
-	q.WriteString(` ORDER BY key`)
-	if f.Limit > 0 && ov.empty() {
-		q.WriteString(` LIMIT ?`)
-		args = append(args, f.Limit-emitted)
-	}
-	rows, err := tx.QueryContext(ctx, q.String(), args...)
-	if err != nil {
-		return fmt.Errorf("store: read live view: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		d := vigil.Document{View: f.View, Dataset: ds.name}
-		var ts, exp int64
-		if err := rows.Scan(&d.Key, &d.Type, &ts, &exp, &d.Source); err != nil {
-			return fmt.Errorf("store: read live view: %w", err)
-		}
-		// Waiting documents that sort first, then this row unless a
-		// waiting document replaces it.
-		for !full() {
-			pd, ok := ov.nextBefore(ds.name, d.Key)
-			if !ok {
-				break
-			}
-			if err := emit(pd); err != nil {
-				return err
-			}
-		}
-		if full() {
-			return nil
-		}
-		if ov.replaces(ds.name, d.Key) {
-			continue
-		}
-		d.Timestamp = time.UnixMilli(ts).UTC()
-		if exp != math.MaxInt64 {
-			d.ExpiresAt = time.UnixMilli(exp).UTC()
+			break
 		}
 		if err := emit(d); err != nil {
 			return err
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("store: read live view: %w", err)
+	return nil
+}
+
+// liveChunk is how many segments' masks and entry lists liveSegments reads
+// at a time.
+const liveChunk = 64
+
+// liveSel is a segment's documents that a read shows.
+type liveSel struct {
+	seg  int64
+	ents []liveEnt
+}
+
+type liveEnt struct {
+	dataset  string
+	key, typ string
+	ts, exp  int64
+	off, n   int
+}
+
+// liveSegments calls emit for the merged documents of the view matching f
+// that no waiting document replaces, segment by segment.
+func (db *DB) liveSegments(ctx context.Context, tx *sql.Tx, f vigil.LiveFilter, now int64, ov *overlay, full func() bool, emit func(vigil.Document) error) error {
+	var rd entryReader
+	var e entry
+	var match []bool
+	last := int64(0)
+	for !full() {
+		rows, err := tx.QueryContext(ctx, `SELECT m.seg, m.mask, s.live FROM live_masks m JOIN raw_segments s ON s.id = m.seg
+WHERE m.seg > ? AND m.seg <= ? ORDER BY m.seg LIMIT ?`, last, ov.wm, liveChunk)
+		if err != nil {
+			return fmt.Errorf("store: read live view: %w", err)
+		}
+		var sels []liveSel
+		n := 0
+		for rows.Next() {
+			n++
+			var mask, live []byte
+			if err := rows.Scan(&last, &mask, &live); err != nil {
+				rows.Close()
+				return fmt.Errorf("store: read live view: %w", err)
+			}
+			if err := rd.reset(live); err != nil {
+				rows.Close()
+				return fmt.Errorf("store: raw segment %d: %w", last, err)
+			}
+			var found bool
+			if match, found = rd.matchGroups(match, f); !found {
+				continue
+			}
+			sel := liveSel{seg: last}
+			for pos := 0; ; pos++ {
+				ok, err := rd.next(&e, math.MaxInt)
+				if err != nil {
+					rows.Close()
+					return fmt.Errorf("store: raw segment %d: %w", last, err)
+				}
+				if !ok {
+					break
+				}
+				if pos/8 >= len(mask) || mask[pos/8]&(1<<(pos%8)) == 0 || !match[e.group] || e.exp <= now {
+					continue
+				}
+				if f.Type != "" && string(e.typ) != f.Type {
+					continue
+				}
+				ds := rd.groups[e.group][1]
+				if ov.replaces([]byte(ds), e.key) {
+					continue
+				}
+				sel.ents = append(sel.ents, liveEnt{dataset: ds, key: string(e.key), typ: string(e.typ), ts: e.ts, exp: e.exp, off: e.off, n: e.n})
+			}
+			if len(sel.ents) > 0 {
+				sels = append(sels, sel)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("store: read live view: %w", err)
+		}
+		if n == 0 {
+			return nil
+		}
+		for _, sel := range sels {
+			if full() {
+				return nil
+			}
+			plain, err := readSegmentBody(ctx, tx, sel.seg)
+			if err != nil {
+				return err
+			}
+			for _, le := range sel.ents {
+				if full() {
+					return nil
+				}
+				if le.off > len(plain) || le.n > len(plain)-le.off {
+					return fmt.Errorf("store: raw segment %d: %w", sel.seg, errCorrupt)
+				}
+				d := vigil.Document{View: f.View, Dataset: le.dataset, Key: le.key, Type: le.typ,
+					Timestamp: time.UnixMilli(le.ts).UTC(), Source: plain[le.off : le.off+le.n : le.off+le.n]}
+				if le.exp != math.MaxInt64 {
+					d.ExpiresAt = time.UnixMilli(le.exp).UTC()
+				}
+				if err := emit(d); err != nil {
+					return err
+				}
+			}
+		}
+		if n < liveChunk {
+			return nil
+		}
 	}
 	return nil
+}
+
+// readSegmentBody returns a raw segment's NDJSON, in a buffer of its own.
+func readSegmentBody(ctx context.Context, tx *sql.Tx, id int64) ([]byte, error) {
+	var body []byte
+	if err := tx.QueryRowContext(ctx, `SELECT body FROM raw_segments WHERE id = ?`, id).Scan(&body); err != nil {
+		return nil, fmt.Errorf("store: read live view: segment %d: %w", id, err)
+	}
+	plain, err := s2.Decode(nil, body)
+	if err != nil {
+		return nil, fmt.Errorf("store: raw segment %d is corrupt: %w", id, err)
+	}
+	return plain, nil
 }
 
 // Prune merges the documents waiting, then removes raw segments ingested
@@ -586,21 +634,26 @@ func (db *DB) Prune(ctx context.Context) (vigil.PruneStats, error) {
 	if _, err := db.mergeLocked(ctx); err != nil {
 		return st, err
 	}
-	cutoff := db.clock.Now().Add(-db.opts.Retention).UnixMilli()
+	now := db.clock.Now()
+	cutoff := now.Add(-db.opts.Retention).UnixMilli()
 	tx, err := db.rw.BeginTx(ctx, nil)
 	if err != nil {
 		return st, fmt.Errorf("store: prune: %w", err)
 	}
 	defer tx.Rollback()
-	const merged = `ingested_at < ? AND id <= (SELECT segment FROM live_watermark)`
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(docs), 0) FROM raw_segments WHERE `+merged, cutoff).Scan(&st.RawSegments, &st.RawDocs); err != nil {
-		return st, fmt.Errorf("store: prune: %w", err)
+	ids, err := prunableSegments(ctx, tx, cutoff, now.UnixMilli(), &st)
+	if err != nil {
+		return st, err
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM raw_segments WHERE `+merged, cutoff); err != nil {
-		return st, fmt.Errorf("store: prune raw documents: %w", err)
+	for _, id := range ids {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM raw_segments WHERE id = ?`, id); err != nil {
+			return st, fmt.Errorf("store: prune raw documents: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM live_masks WHERE seg = ?`, id); err != nil {
+			return st, fmt.Errorf("store: prune raw documents: %w", err)
+		}
 	}
-	// The day condition lets the live_expires_day index find the rows.
-	res, err := tx.ExecContext(ctx, `DELETE FROM live WHERE expires_at / 86400000 <= ? AND expires_at < ?`, cutoff/msPerDay, cutoff)
+	res, err := tx.ExecContext(ctx, `DELETE FROM live WHERE expires_at < ?`, cutoff)
 	if err != nil {
 		return st, fmt.Errorf("store: prune live views: %w", err)
 	}
@@ -609,6 +662,55 @@ func (db *DB) Prune(ctx context.Context) (vigil.PruneStats, error) {
 		return st, fmt.Errorf("store: prune: %w", err)
 	}
 	return st, nil
+}
+
+// prunableSegments returns the merged raw segments ingested before cutoff
+// that hold no unexpired live document, and counts them (and those kept for
+// their live documents) in st.
+func prunableSegments(ctx context.Context, tx *sql.Tx, cutoff, now int64, st *vigil.PruneStats) ([]int64, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT s.id, s.docs, m.mask, s.live FROM raw_segments s LEFT JOIN live_masks m ON m.seg = s.id
+WHERE s.ingested_at < ? AND s.id <= (SELECT segment FROM live_watermark) ORDER BY s.id`, cutoff)
+	if err != nil {
+		return nil, fmt.Errorf("store: prune: %w", err)
+	}
+	defer rows.Close()
+	var ids []int64
+	var rd entryReader
+	var e entry
+	for rows.Next() {
+		var id, docs int64
+		var mask, live []byte
+		if err := rows.Scan(&id, &docs, &mask, &live); err != nil {
+			return nil, fmt.Errorf("store: prune: %w", err)
+		}
+		keep := false
+		if mask != nil {
+			if err := rd.reset(live); err != nil {
+				return nil, fmt.Errorf("store: raw segment %d: %w", id, err)
+			}
+			for pos := 0; !keep; pos++ {
+				ok, err := rd.next(&e, math.MaxInt)
+				if err != nil {
+					return nil, fmt.Errorf("store: raw segment %d: %w", id, err)
+				}
+				if !ok {
+					break
+				}
+				keep = pos/8 < len(mask) && mask[pos/8]&(1<<(pos%8)) != 0 && e.exp > now
+			}
+		}
+		if keep {
+			st.KeptSegments++
+			continue
+		}
+		ids = append(ids, id)
+		st.RawSegments++
+		st.RawDocs += docs
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: prune: %w", err)
+	}
+	return ids, nil
 }
 
 // DatasetStats describes one dataset's holdings.
@@ -643,20 +745,20 @@ func (db *DB) Stats(ctx context.Context) ([]DatasetStats, error) {
 		return nil, fmt.Errorf("store: stats: %w", err)
 	}
 	defer tx.Rollback()
-	rows, err := tx.QueryContext(ctx, `SELECT d.view, d.dataset, SUM(l.expires_at > ?), SUM(l.expires_at <= ?), MAX(l.updated_at)
+	rows, err := tx.QueryContext(ctx, `SELECT d.view, d.dataset, SUM(l.expires_at > ?), SUM(l.expires_at <= ?)
 FROM live l JOIN live_datasets d ON d.id = l.ds GROUP BY l.ds`, now, now)
 	if err != nil {
 		return nil, fmt.Errorf("store: stats: %w", err)
 	}
 	for rows.Next() {
 		var view, ds string
-		var live, exp, last int64
-		if err := rows.Scan(&view, &ds, &live, &exp, &last); err != nil {
+		var live, exp int64
+		if err := rows.Scan(&view, &ds, &live, &exp); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("store: stats: %w", err)
 		}
 		s := get(view, ds)
-		s.Live, s.Expired, s.LastWrite = live, exp, time.UnixMilli(last).UTC()
+		s.Live, s.Expired = live, exp
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {

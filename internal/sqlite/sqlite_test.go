@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -215,36 +216,64 @@ func TestExpiryWithInjectedClock(t *testing.T) {
 	}
 }
 
+// TestRetentionPrunesRawSegments: a raw segment goes once it is older than
+// the retention, unless it holds a document that is still its key's live,
+// unexpired document: live documents are kept for as long as they are live.
 func TestRetentionPrunesRawSegments(t *testing.T) {
 	c := &clock{t: t0}
 	db, _ := open(t, c, 5*24*time.Hour)
 	ctx := t.Context()
 	far := t0.Add(365 * 24 * time.Hour)
-	for day := range 7 {
-		docs := []vigil.Document{ioc(fmt.Sprintf("10.0.0.%d", day), c.Now(), far), ioc(fmt.Sprintf("10.0.1.%d", day), c.Now(), far)}
+	write := func(docs ...vigil.Document) {
+		t.Helper()
 		if _, err := db.WritePage(ctx, vigil.Page{Source: "s", Dataset: "test.ioc", Docs: docs}); err != nil {
 			t.Fatal(err)
 		}
+	}
+	for day := range 7 {
+		switch day {
+		case 0: // replaced on day 2
+			write(ioc("10.0.0.1", c.Now(), far), ioc("10.0.0.2", c.Now(), far))
+		case 1: // still live; expired by the prune
+			write(ioc("10.0.1.1", c.Now(), far), ioc("10.0.1.2", c.Now(), far))
+			write(ioc("10.0.2.1", c.Now(), t0.Add(3*24*time.Hour)), ioc("10.0.2.2", c.Now(), t0.Add(3*24*time.Hour)))
+		case 2:
+			write(ioc("10.0.0.1", c.Now(), far), ioc("10.0.0.2", c.Now(), far))
+		default:
+			write(ioc(fmt.Sprintf("10.0.%d.1", day), c.Now(), far), ioc(fmt.Sprintf("10.0.%d.2", day), c.Now(), far))
+		}
 		c.Advance(24 * time.Hour)
 	}
-	// Now t0+7d: segments from day 0 and day 1 are older than 5 days.
+	// Now t0+7d: the segments of days 0 and 1 are older than 5 days.
 	ps, err := db.Prune(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ps.RawSegments != 2 || ps.RawDocs != 4 {
-		t.Fatalf("prune %+v, want 2 segments, 4 docs", ps)
+	if ps.RawSegments != 2 || ps.RawDocs != 4 || ps.KeptSegments != 1 {
+		t.Fatalf("prune %+v, want 2 segments (4 docs) removed, 1 kept", ps)
 	}
 	n := 0
 	if err := db.RawDocs(ctx, "", func([]byte) error { n++; return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if n != 10 {
-		t.Fatalf("raw docs left %d, want 10", n)
+	if n != 12 {
+		t.Fatalf("raw docs left %d, want 12", n)
 	}
-	// Live rows are not raw records: pruning leaves them.
-	if got := len(liveKeys(t, db, vigil.ViewIndicators)); got != 14 {
-		t.Fatalf("live %d, want 14", got)
+	want := []string{"10.0.0.1", "10.0.0.2", "10.0.1.1", "10.0.1.2", "10.0.3.1", "10.0.3.2", "10.0.4.1", "10.0.4.2", "10.0.5.1", "10.0.5.2", "10.0.6.1", "10.0.6.2"}
+	var got []string
+	err = db.Live(ctx, vigil.LiveFilter{View: vigil.ViewIndicators}, func(d vigil.Document) error {
+		if !json.Valid(d.Source) {
+			t.Errorf("%s: document %q", d.Key, d.Source)
+		}
+		got = append(got, d.Key)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Fatalf("live %v, want %v", got, want)
 	}
 }
 
@@ -650,12 +679,13 @@ func TestPruneKeepsUnmergedSegments(t *testing.T) {
 	if n := raw(); n != 2 {
 		t.Fatalf("%d raw documents left after a failed prune, want 2", n)
 	}
+	// Merged, the segment stays: its documents are live.
 	ps, err := db.Prune(ctx)
-	if err != nil || ps.RawSegments != 1 || ps.RawDocs != 2 {
+	if err != nil || ps.RawSegments != 0 || ps.KeptSegments != 1 {
 		t.Fatalf("prune: %+v %v", ps, err)
 	}
-	if n := raw(); n != 0 {
-		t.Fatalf("%d raw documents left", n)
+	if n := raw(); n != 2 {
+		t.Fatalf("%d raw documents left, want 2", n)
 	}
 	if got := liveKeys(t, db, vigil.ViewIndicators); len(got) != 2 {
 		t.Fatalf("live view %v", got)

@@ -1,0 +1,82 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/vigil-ti/vigil"
+)
+
+// migrateData runs the part of a migration that SQL cannot do, in the
+// migration's transaction.
+func (db *DB) migrateData(ctx context.Context, tx *sql.Tx, name string) error {
+	if name == "migrations/0002_live_refs.sql" {
+		return db.convertLiveV1(ctx, tx)
+	}
+	return nil
+}
+
+// convertPage is how many documents of the old live table go into one
+// raw segment.
+const convertPage = 1000
+
+// convertLiveV1 writes the rows of the first schema's live table, which
+// held a copy of each document, as raw segments after the watermark, and
+// drops the table. The store's open merges them into the new live table
+// like any page written: the newest @timestamp per key wins, and rows that
+// had expired come back as tombstones. The segments are dated now, so they
+// count as raw documents for one retention.
+func (db *DB) convertLiveV1(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT d.view, d.dataset, l.key, l.type, l.ts, l.expires_at, l.doc
+FROM live_v1 l JOIN live_datasets d ON d.id = l.ds ORDER BY l.ds, l.id`)
+	if err != nil {
+		return fmt.Errorf("read the old live table: %w", err)
+	}
+	var docs []vigil.Document
+	var pages [][]vigil.Document
+	for rows.Next() {
+		var d vigil.Document
+		var view string
+		var ts, exp int64
+		if err := rows.Scan(&view, &d.Dataset, &d.Key, &d.Type, &ts, &exp, &d.Source); err != nil {
+			rows.Close()
+			return fmt.Errorf("read the old live table: %w", err)
+		}
+		d.View = vigil.View(view)
+		d.Timestamp = time.UnixMilli(ts).UTC()
+		if exp != math.MaxInt64 {
+			d.ExpiresAt = time.UnixMilli(exp).UTC()
+		}
+		if len(docs) > 0 && (len(docs) == convertPage || docs[0].Dataset != d.Dataset) {
+			pages = append(pages, docs)
+			docs = nil
+		}
+		docs = append(docs, d)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read the old live table: %w", err)
+	}
+	if len(docs) > 0 {
+		pages = append(pages, docs)
+	}
+	now := db.clock.Now().UnixMilli()
+	for _, page := range pages {
+		var st vigil.WriteStats
+		seg, err := db.encodeSegment(page, &st)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO raw_segments (source, dataset, ingested_at, docs, errors, live_docs, body, live) VALUES (?, ?, ?, ?, 0, ?, ?, ?)`,
+			"vigil", page[0].Dataset, now, len(page), seg.docs, db.seg, seg.live); err != nil {
+			return fmt.Errorf("write the old live rows as raw segments: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `DROP TABLE live_v1`); err != nil {
+		return fmt.Errorf("drop the old live table: %w", err)
+	}
+	return nil
+}

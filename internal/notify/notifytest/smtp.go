@@ -189,7 +189,7 @@ func StartSMTP(t testing.TB, opts SMTPOptions) *SMTPServer {
 	if !opts.NoTLS {
 		s.CAFile = filepath.Join(dir, "cert.pem")
 		key := filepath.Join(dir, "key.pem")
-		if err := writeSelfSigned(s.CAFile, key); err != nil {
+		if err := WriteSelfSigned(s.CAFile, key); err != nil {
 			t.Fatal(err)
 		}
 		args = append(args, "--cert", s.CAFile, "--key", key)
@@ -316,9 +316,9 @@ func parseMessage(t testing.TB, b []byte) Message {
 	return m
 }
 
-// writeSelfSigned writes a self-signed CA certificate for 127.0.0.1 and
-// localhost, and its key, as PEM.
-func writeSelfSigned(certFile, keyFile string) error {
+// WriteSelfSigned writes a self-signed CA certificate for 127.0.0.1 and
+// localhost, and its key, as PEM files.
+func WriteSelfSigned(certFile, keyFile string) error {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return err

@@ -230,7 +230,10 @@ func (d *Deliverer) deliver(ctx context.Context, name string, ds []vigil.Deliver
 		log.Warn("delivery failed; retrying", attrs...)
 		down = err
 	}
-	if st.Postponed > 0 {
+	switch {
+	case st.Postponed > 0 && !ok:
+		log.Error("connector not configured: its deliveries stay queued", "postponed", st.Postponed, "err", down)
+	case st.Postponed > 0:
 		log.Warn("connector failing: deliveries put off", "postponed", st.Postponed, "err", down)
 	}
 	return st, nil

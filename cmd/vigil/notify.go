@@ -74,3 +74,10 @@ func runDeliverer(ctx context.Context, d *notify.Deliverer, stop <-chan struct{}
 	}()
 	d.Run(ctx)
 }
+
+// pruneOutbox removes the deliveries done more than retention ago: a
+// delivered (key, connector) is remembered that long, so that it is not
+// queued again.
+func (a *app) pruneOutbox(ctx context.Context) (int64, error) {
+	return a.store.PruneOutbox(ctx, a.clock.Now().Add(-time.Duration(a.cfg.Retention)))
+}

@@ -100,9 +100,7 @@ func (a *app) prune(ctx context.Context) {
 	if ps.RawDocs > 0 || ps.Expired > 0 {
 		a.log.Info("pruned", "raw_docs", ps.RawDocs, "expired_live_rows", ps.Expired)
 	}
-	// Delivered alerts are remembered (so that they are not queued again)
-	// for the retention.
-	n, err := a.store.PruneOutbox(ctx, a.clock.Now().Add(-time.Duration(a.cfg.Retention)))
+	n, err := a.pruneOutbox(ctx)
 	if err != nil {
 		a.log.Error("prune the outbox", "err", err)
 	} else if n > 0 {

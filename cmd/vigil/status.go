@@ -75,5 +75,12 @@ func cmdPrune(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "removed %d raw documents (%d segments) and %d expired live rows\n", ps.RawDocs, ps.RawSegments, ps.Expired)
+	n, err := a.pruneOutbox(ctx)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		fmt.Fprintf(e.stdout, "removed %d deliveries done more than %s ago from the outbox\n", n, a.cfg.Retention)
+	}
 	return nil
 }

@@ -38,6 +38,10 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	sched := &scheduler.Scheduler{Collectors: cols, Clock: a.clock, Logger: a.log}
+	deliverer, err := a.deliverer()
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", a.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s (the listen setting): %w", a.cfg.Listen, err)
@@ -55,6 +59,8 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		sched.Run(ctx, e.stop)
 		close(pullsDone)
 	}()
+	deliveriesDone := make(chan struct{})
+	go runDeliverer(ctx, deliverer, e.stop, deliveriesDone)
 	prune := time.NewTicker(pruneEvery)
 	defer prune.Stop()
 	a.prune(ctx)
@@ -75,6 +81,7 @@ loop:
 	}
 	a.log.Info("shutting down: finishing the pages in flight")
 	<-pullsDone
+	<-deliveriesDone
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -92,5 +99,11 @@ func (a *app) prune(ctx context.Context) {
 	}
 	if ps.RawDocs > 0 || ps.Expired > 0 {
 		a.log.Info("pruned", "raw_docs", ps.RawDocs, "expired_live_rows", ps.Expired, "kept_segments", ps.KeptSegments)
+	}
+	n, err := a.pruneOutbox(ctx)
+	if err != nil {
+		a.log.Error("prune the outbox", "err", err)
+	} else if n > 0 {
+		a.log.Info("pruned", "delivered_outbox_rows", n)
 	}
 }

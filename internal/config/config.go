@@ -29,6 +29,9 @@ type Config struct {
 	Retention Duration `yaml:"retention"`
 	Log       Log      `yaml:"log"`
 	Sources   Sources  `yaml:"sources"`
+	// Connectors are where alerts are delivered (connectors.go).
+	Connectors []Connector `yaml:"connectors"`
+	Outbox     Outbox      `yaml:"outbox"`
 
 	// Warnings are problems that did not stop the load (values that fell
 	// back to a default or were capped). The caller logs them.
@@ -111,6 +114,7 @@ func Default() Config {
 		Listen:    "127.0.0.1:8080",
 		Retention: Duration(5 * 24 * time.Hour),
 		Log:       Log{Level: "info", Format: "text"},
+		Outbox:    DefaultOutbox(),
 	}
 }
 
@@ -239,6 +243,9 @@ func (c *Config) validate(errs *[]string, o Options) {
 	}
 	if tcn := c.Sources.ThreatConnect; tcn != nil && !o.ReadOnly {
 		tcn.validate(c, errs)
+	}
+	if !o.ReadOnly {
+		c.validateConnectors(errs)
 	}
 }
 

@@ -183,6 +183,7 @@ func FuzzParse(f *testing.F) {
 	f.Add("sources:\n  threatcommand:\n    account_id: a\n    api_key: k\n")
 	f.Add("data_dir: ${X:-y}\nretention: 3d\n")
 	f.Add("log: {level: debug}\n")
+	f.Add(connectorsYAML + "    headers: {A: b}\noutbox: {max_backoff: 2m}\n")
 	f.Fuzz(func(t *testing.T, s string) {
 		cfg, err := config.Parse(strings.NewReader(s), func(string) string { return "" })
 		if err == nil && cfg.DataDir == "" {

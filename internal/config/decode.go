@@ -20,7 +20,8 @@ type scalarDecoder interface {
 // known, every scalar must parse, and each error names the full key path.
 type decoder struct {
 	getenv func(string) string
-	// lenientEnv lets ${NAME} references under sources be unset.
+	// lenientEnv lets ${NAME} references under sources and connectors be
+	// unset.
 	lenientEnv bool
 	errs       []string
 }
@@ -103,6 +104,8 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		d.decodeStruct(n, v, path)
 	case reflect.Slice:
 		d.decodeSlice(n, v, path)
+	case reflect.Map:
+		d.decodeMap(n, v, path)
 	case reflect.String:
 		if s, ok := d.scalar(n, path); ok {
 			v.SetString(s)
@@ -187,6 +190,32 @@ func (d *decoder) decodeSlice(n *yaml.Node, v reflect.Value, path string) {
 	v.Set(out)
 }
 
+// decodeMap decodes a mapping with string keys (e.g. HTTP headers) into a
+// map; each value is decoded strictly, like a struct field.
+func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind != yaml.MappingNode {
+		d.fail(n, path, "expected a mapping of keys, got %s", nodeKind(n))
+		return
+	}
+	m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		kn, vn := n.Content[i], n.Content[i+1]
+		key := reflect.ValueOf(kn.Value).Convert(v.Type().Key())
+		if kn.Kind != yaml.ScalarNode || kn.Value == "" {
+			d.fail(kn, path, "keys must be non-empty strings")
+			continue
+		}
+		if m.MapIndex(key).IsValid() {
+			d.fail(kn, join(path, kn.Value), "key given twice")
+			continue
+		}
+		val := reflect.New(v.Type().Elem()).Elem()
+		d.decode(vn, val, join(path, kn.Value))
+		m.SetMapIndex(key, val)
+	}
+	v.Set(m)
+}
+
 // scalar returns a scalar's value with ${ENV} references expanded.
 func (d *decoder) scalar(n *yaml.Node, path string) (string, bool) {
 	if n.Kind != yaml.ScalarNode {
@@ -194,7 +223,7 @@ func (d *decoder) scalar(n *yaml.Node, path string) (string, bool) {
 		return "", false
 	}
 	s, err := expandEnv(n.Value, d.getenv)
-	if err != nil && d.lenientEnv && strings.HasPrefix(path, "sources.") {
+	if err != nil && d.lenientEnv && (strings.HasPrefix(path, "sources.") || strings.HasPrefix(path, "connectors[")) {
 		return "", true
 	}
 	if err != nil {

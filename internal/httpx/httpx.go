@@ -126,7 +126,7 @@ func New(opts Options) *Client {
 		c.sleep = Sleep
 	}
 	if c.jitter == nil {
-		c.jitter = equalJitter
+		c.jitter = EqualJitter
 	}
 	if c.userAgent == "" {
 		c.userAgent = "vigil/" + vigil.Version
@@ -155,7 +155,10 @@ func Sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-func equalJitter(d time.Duration) time.Duration {
+// EqualJitter returns a uniform random delay in [d/2, d] ("equal
+// jitter"), so that clients that failed together do not all retry at the
+// same instant. It is the default of Options.Jitter.
+func EqualJitter(d time.Duration) time.Duration {
 	if d <= 1 {
 		return d
 	}

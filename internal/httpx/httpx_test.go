@@ -212,7 +212,7 @@ func TestBackoffCap(t *testing.T) {
 
 func TestDefaultJitter(t *testing.T) {
 	for range 1000 {
-		d := equalJitter(8 * time.Second)
+		d := EqualJitter(8 * time.Second)
 		if d < 4*time.Second || d > 8*time.Second {
 			t.Fatalf("jitter(8s) = %v, out of [4s, 8s]", d)
 		}

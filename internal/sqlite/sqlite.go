@@ -61,6 +61,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -274,8 +275,10 @@ func migrationFiles() ([]string, error) {
 	return names, nil
 }
 
-// migrate applies the embedded migrations not yet applied, each in its own
-// transaction. PRAGMA user_version counts the applied ones.
+// migrate applies the embedded migrations not yet applied, in name order,
+// each in its own transaction. The table schema_migrations names the
+// applied ones (a database from before it counted them in user_version, the
+// first N files); PRAGMA user_version counts them, for readers to check.
 func (db *DB) migrate(ctx context.Context) error {
 	names, err := migrationFiles()
 	if err != nil {
@@ -285,35 +288,80 @@ func (db *DB) migrate(ctx context.Context) error {
 	if err := db.rw.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
 		return fmt.Errorf("store: read schema version: %w", err)
 	}
-	if version > len(names) {
-		return fmt.Errorf("store: %s has schema version %d, newer than this vigil knows (%d): upgrade vigil", db.path, version, len(names))
+	if _, err := db.rw.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("store: migrations: %w", err)
 	}
-	for i := version; i < len(names); i++ {
-		body, err := migrations.ReadFile(names[i])
-		if err != nil {
-			return fmt.Errorf("store: migration %s: %w", names[i], err)
+	applied := map[string]bool{}
+	rows, err := db.rw.QueryContext(ctx, `SELECT name FROM schema_migrations`)
+	if err != nil {
+		return fmt.Errorf("store: migrations: %w", err)
+	}
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
+			return fmt.Errorf("store: migrations: %w", err)
 		}
-		tx, err := db.rw.BeginTx(ctx, nil)
-		if err != nil {
-			return fmt.Errorf("store: migration %s: %w", names[i], err)
+		applied[n] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("store: migrations: %w", err)
+	}
+	if len(applied) == 0 {
+		for _, n := range names[:min(version, len(names))] {
+			applied[n] = true
 		}
-		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("store: migration %s: %w", names[i], err)
+	}
+	for n := range applied {
+		if !slices.Contains(names, n) {
+			return fmt.Errorf("store: %s has migration %s, which this vigil does not know: upgrade vigil", db.path, n)
 		}
-		if err := db.migrateData(ctx, tx, names[i]); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("store: migration %s: %w", names[i], err)
+	}
+	now := db.clock.Now().UnixMilli()
+	for _, name := range names {
+		if applied[name] {
+			continue
 		}
-		if _, err := tx.ExecContext(ctx, "PRAGMA user_version = "+strconv.Itoa(i+1)); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("store: migration %s: %w", names[i], err)
+		if err := db.applyMigration(ctx, name, len(applied)+1, now); err != nil {
+			return fmt.Errorf("store: migration %s: %w", name, err)
 		}
-		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("store: migration %s: %w", names[i], err)
+		applied[name] = true
+	}
+	// A database from before schema_migrations gets its rows once.
+	for name := range applied {
+		if _, err := db.rw.ExecContext(ctx, `INSERT OR IGNORE INTO schema_migrations (name, applied_at) VALUES (?, ?)`, name, now); err != nil {
+			return fmt.Errorf("store: migrations: %w", err)
 		}
 	}
 	return nil
+}
+
+// applyMigration runs one migration file, its data step, and records it,
+// in one transaction; version is the count of migrations applied after it.
+func (db *DB) applyMigration(ctx context.Context, name string, version int, now int64) error {
+	body, err := migrations.ReadFile(name)
+	if err != nil {
+		return err
+	}
+	tx, err := db.rw.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+		return err
+	}
+	if err := db.migrateData(ctx, tx, name); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)`, name, now); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, "PRAGMA user_version = "+strconv.Itoa(version)); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 func (db *DB) checkVersion(ctx context.Context) error {

@@ -24,11 +24,12 @@ import (
 
 // Config is the whole configuration file.
 type Config struct {
-	DataDir   string   `yaml:"data_dir"`
-	Listen    string   `yaml:"listen"`
-	Retention Duration `yaml:"retention"`
-	Log       Log      `yaml:"log"`
-	Sources   Sources  `yaml:"sources"`
+	DataDir   string    `yaml:"data_dir"`
+	Listen    string    `yaml:"listen"`
+	Retention Duration  `yaml:"retention"`
+	Log       Log       `yaml:"log"`
+	Sources   Sources   `yaml:"sources"`
+	Detection Detection `yaml:"detection"`
 
 	// Warnings are problems that did not stop the load (values that fell
 	// back to a default or were capped). The caller logs them.
@@ -111,6 +112,7 @@ func Default() Config {
 		Listen:    "127.0.0.1:8080",
 		Retention: Duration(5 * 24 * time.Hour),
 		Log:       Log{Level: "info", Format: "text"},
+		Detection: DefaultDetection(),
 	}
 }
 
@@ -234,6 +236,7 @@ func (c *Config) validate(errs *[]string, o Options) {
 	default:
 		add("log.format: %q is not allowed (allowed: text, json)", c.Log.Format)
 	}
+	c.Detection.validate(errs)
 	if tc := c.Sources.ThreatCommand; tc != nil && !o.ReadOnly {
 		tc.validate(c, errs)
 	}

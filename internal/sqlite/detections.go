@@ -1,0 +1,156 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/vigil-ti/vigil"
+)
+
+// AddDetections stores alerts, in one transaction, and returns how many
+// were new. An alert whose ID is already stored is left as it is, so
+// storing the same alerts again adds nothing.
+func (db *DB) AddDetections(ctx context.Context, dets []vigil.Detection) (added int, err error) {
+	if db.rw == nil {
+		return 0, errors.New("store: opened read-only")
+	}
+	if len(dets) == 0 {
+		return 0, nil
+	}
+	db.wmu.Lock()
+	defer db.wmu.Unlock()
+	tx, err := db.rw.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("store: add detections: %w", err)
+	}
+	defer tx.Rollback()
+	st, err := tx.PrepareContext(ctx, `INSERT INTO detections (id, rule_id, rule_name, ts, actions, doc) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`)
+	if err != nil {
+		return 0, fmt.Errorf("store: add detections: %w", err)
+	}
+	defer st.Close()
+	// As in WritePage: statements without a cancellable context, ctx
+	// checked between them.
+	sctx := context.WithoutCancel(ctx)
+	for i := range dets {
+		d := &dets[i]
+		if d.ID == "" {
+			return 0, fmt.Errorf("store: add detections: detection %d of rule %q has no ID", i, d.RuleID)
+		}
+		if err := ctx.Err(); err != nil {
+			return 0, fmt.Errorf("store: add detections: %w", err)
+		}
+		actions := d.Actions
+		if actions == nil {
+			actions = []string{}
+		}
+		aj, err := json.Marshal(actions)
+		if err != nil {
+			return 0, fmt.Errorf("store: add detections: %w", err)
+		}
+		res, err := st.ExecContext(sctx, d.ID, d.RuleID, d.RuleName, d.Timestamp.UnixMilli(), string(aj), d.Source)
+		if err != nil {
+			return 0, fmt.Errorf("store: add detection %s: %w", d.ID, err)
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			added++
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("store: add detections: %w", err)
+	}
+	return added, nil
+}
+
+// DetectionFilter selects stored detections.
+type DetectionFilter struct {
+	RuleID string // empty: every rule
+	Limit  int    // 0: no limit
+}
+
+// Detections calls fn for each stored detection that matches f, newest
+// first. It works on a store opened read-only, while a writer runs.
+func (db *DB) Detections(ctx context.Context, f DetectionFilter, fn func(vigil.Detection) error) error {
+	q := `SELECT id, rule_id, rule_name, ts, actions, doc FROM detections`
+	var args []any
+	if f.RuleID != "" {
+		q += ` WHERE rule_id = ?`
+		args = append(args, f.RuleID)
+	}
+	q += ` ORDER BY ts DESC, seq DESC`
+	if f.Limit > 0 {
+		q += ` LIMIT ?`
+		args = append(args, f.Limit)
+	}
+	rows, err := db.ro.QueryContext(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("store: read detections: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var d vigil.Detection
+		var ts int64
+		var actions string
+		if err := rows.Scan(&d.ID, &d.RuleID, &d.RuleName, &ts, &actions, &d.Source); err != nil {
+			return fmt.Errorf("store: read detections: %w", err)
+		}
+		d.Timestamp = time.UnixMilli(ts).UTC()
+		if err := json.Unmarshal([]byte(actions), &d.Actions); err != nil {
+			return fmt.Errorf("store: detection %s: actions: %w", d.ID, err)
+		}
+		if err := fn(d); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("store: read detections: %w", err)
+	}
+	return nil
+}
+
+// LiveDocument returns the document of (view, dataset, key) in the live
+// view, expired or not (an expired row stays until it is pruned), and
+// whether there is one. Detection reads the indicators it matched with it.
+// It looks in the live table first; a key found only in documents not
+// merged yet is looked up among those, which costs a read of the
+// dataset's waiting documents (a writer merges them all when it opens the
+// store and at the end of every pull).
+func (db *DB) LiveDocument(ctx context.Context, view vigil.View, dataset, key string) (vigil.Document, bool, error) {
+	d := vigil.Document{View: view, Dataset: dataset, Key: key}
+	var ts, exp int64
+	err := db.ro.QueryRowContext(ctx, `SELECT l.type, l.ts, l.expires_at, l.doc FROM live_datasets ds JOIN live l ON l.ds = ds.id
+WHERE ds.view = ? AND ds.dataset = ? AND l.key = ?`, string(view), dataset, key).Scan(&d.Type, &ts, &exp, &d.Source)
+	switch {
+	case err == nil:
+		d.Timestamp = time.UnixMilli(ts).UTC()
+		if exp != math.MaxInt64 {
+			d.ExpiresAt = time.UnixMilli(exp).UTC()
+		}
+		return d, true, nil
+	case !errors.Is(err, sql.ErrNoRows):
+		return d, false, fmt.Errorf("store: read %s %s %q: %w", view, dataset, key, err)
+	}
+	tx, err := db.ro.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return d, false, fmt.Errorf("store: read %s %s %q: %w", view, dataset, key, err)
+	}
+	defer tx.Rollback()
+	ov, err := readOverlay(ctx, tx, vigil.LiveFilter{View: view, Dataset: dataset}, math.MinInt64)
+	if err != nil {
+		return d, false, err
+	}
+	for {
+		od, ok := ov.next()
+		if !ok {
+			return d, false, nil
+		}
+		if od.Key == key {
+			return od, true, nil
+		}
+	}
+}

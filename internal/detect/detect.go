@@ -24,6 +24,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"hash/maphash"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -67,6 +68,7 @@ type Engine struct {
 	snap     atomic.Pointer[Snapshot]
 
 	x       extractor
+	misses  missCache
 	refs    []uint32
 	hits    []hit
 	out     []vigil.Detection
@@ -195,6 +197,9 @@ func (e *Engine) Match(ctx context.Context, line []byte) ([]vigil.Detection, err
 	}
 	now := e.clock.Now()
 	idx := snap.index
+	if e.misses.snap != snap {
+		e.misses.reset(snap)
+	}
 	hits := e.hits[:0]
 	for i := range x.vals {
 		v := &x.vals[i]
@@ -205,7 +210,15 @@ func (e *Engine) Match(ctx context.Context, line []byte) ([]vigil.Detection, err
 			if excluded&(1<<uint(u.rule)) != 0 {
 				continue
 			}
-			e.refs = lookupValue(idx, u.lookup, x.str(v), now, e.refs[:0])
+			val := x.str(v)
+			h := e.misses.hash(u.lookup, val)
+			if e.misses.known(h) {
+				continue
+			}
+			e.refs = lookupValue(idx, u.lookup, val, now, e.refs[:0])
+			if len(e.refs) == 0 {
+				e.misses.add(h)
+			}
 			for _, r := range e.refs {
 				hits = append(hits, hit{rule: u.rule, val: int32(i), ref: r})
 			}
@@ -217,6 +230,39 @@ func (e *Engine) Match(ctx context.Context, line []byte) ([]vigil.Detection, err
 	}
 	return e.alerts(ctx, snap, line, now)
 }
+
+// missCache remembers values that matched nothing in one Snapshot, so
+// that the values events repeat most (popular destinations, internal
+// hosts) skip the index, whose tables are much larger than the CPU caches.
+// A value that matched nothing never matches later in the same Snapshot
+// (expiry only removes matches). The cache is direct-mapped by a 64-bit
+// hash of (lookup, value); a hash collision would hide one value's match
+// (odds about 2^-64 per lookup).
+type missCache struct {
+	snap  *Snapshot
+	seed  maphash.Seed
+	slots []uint64
+}
+
+const missCacheSize = 1 << 15 // 256 KiB
+
+func (c *missCache) reset(s *Snapshot) {
+	c.snap = s
+	if c.slots == nil {
+		c.seed = maphash.MakeSeed()
+		c.slots = make([]uint64, missCacheSize)
+	} else {
+		clear(c.slots)
+	}
+}
+
+func (c *missCache) hash(l lookup, v string) uint64 {
+	return (maphash.String(c.seed, v) ^ uint64(l)*0x9e3779b97f4a7c15) | 1 // never 0, the empty slot
+}
+
+func (c *missCache) known(h uint64) bool { return c.slots[h&(missCacheSize-1)] == h }
+
+func (c *missCache) add(h uint64) { c.slots[h&(missCacheSize-1)] = h }
 
 // lookupValue appends the Refs that match v.
 func lookupValue(x *matcher.Index, l lookup, v string, now time.Time, dst []uint32) []uint32 {

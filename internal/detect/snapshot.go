@@ -71,6 +71,35 @@ func NewSnapshot(docs []vigil.Document) (*Snapshot, error) {
 	return s, nil
 }
 
+// SnapshotBuilder builds a Snapshot from indicators, without documents:
+// benchmarks and tests use it. Documents should come grouped by view and
+// dataset, as a store reads them (the table of Refs is smaller).
+type SnapshotBuilder struct {
+	b    matcher.Builder
+	refs refTable
+}
+
+// Add indexes the indicators of one document under its next Ref; their
+// Refs are ignored.
+func (sb *SnapshotBuilder) Add(d DocRef, inds ...matcher.Indicator) error {
+	ref := sb.refs.n
+	for _, ind := range inds {
+		ind.Ref = ref
+		if err := sb.b.Add(ind); err != nil {
+			return err
+		}
+	}
+	_, err := sb.refs.add(vigil.Document{View: d.View, Dataset: d.Dataset, Key: d.Key})
+	return err
+}
+
+// Build returns the Snapshot and resets the builder.
+func (sb *SnapshotBuilder) Build() *Snapshot {
+	s := &Snapshot{index: sb.b.Build(), refs: sb.refs}
+	sb.refs = refTable{}
+	return s
+}
+
 // refTable maps Refs, given in order from 0, to documents. Documents come
 // grouped by (view, dataset), as a store's Live reads them, so a group
 // holds a run of Refs; keys are length-prefixed in one byte arena, with

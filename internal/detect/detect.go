@@ -154,6 +154,10 @@ func (e *Engine) Swap(s *Snapshot) *Snapshot { return e.snap.Swap(s) }
 // Snapshot returns the current Snapshot.
 func (e *Engine) Snapshot() *Snapshot { return e.snap.Load() }
 
+// CountMalformed counts a line the caller found malformed without passing
+// it to Match (a line too long to read, say).
+func (e *Engine) CountMalformed() { e.stats.Malformed++ }
+
 // Stats returns the counts so far.
 func (e *Engine) Stats() Stats { return e.stats }
 

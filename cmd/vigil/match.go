@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -68,13 +69,13 @@ func cmdMatch(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer a.close()
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime()
 	snap, ls, err := detect.Load(ctx, a.store)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stderr, "index: %d indicators of %d documents in %.2fs (%d documents without a value to match, %d values refused)\n",
-		ls.Indicators, ls.Indexed, time.Since(start).Seconds(), ls.Skipped, ls.Invalid)
+	fmt.Fprintf(e.stderr, "index: %d indicators of %d documents in %.2fs (cpu %.2fs; %d documents without a value to match, %d values refused)\n",
+		ls.Indicators, ls.Indexed, time.Since(start).Seconds(), (cpuTime() - cpu0).Seconds(), ls.Skipped, ls.Invalid)
 	if ls.Indicators == 0 {
 		fmt.Fprintln(e.stderr, "warning: the store has no live indicators: nothing can match (run `vigil pull` first)")
 	}
@@ -83,6 +84,7 @@ func cmdMatch(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	eng.Swap(snap)
+	start, cpu0 = time.Now(), cpuTime()
 	m := &matchRun{a: a, e: e, eng: eng, out: bufio.NewWriterSize(e.stdout, 256<<10)}
 	runErr := m.run(ctx, o)
 	if err := m.flush(ctx); err != nil && runErr == nil {
@@ -92,12 +94,21 @@ func cmdMatch(ctx context.Context, e *env, args []string) error {
 	if st.Malformed > maxMalformedShown {
 		fmt.Fprintf(e.stderr, "... %d more malformed lines not shown\n", st.Malformed-maxMalformedShown)
 	}
-	fmt.Fprintf(e.stderr, "events=%d malformed=%d alerts=%d suppressed=%d stored=%d seconds=%.2f\n",
-		st.Events, st.Malformed, st.Alerts, st.Suppressed, m.stored, time.Since(start).Seconds())
+	fmt.Fprintf(e.stderr, "events=%d malformed=%d alerts=%d suppressed=%d stored=%d seconds=%.2f cpu_seconds=%.2f\n",
+		st.Events, st.Malformed, st.Alerts, st.Suppressed, m.stored, time.Since(start).Seconds(), (cpuTime() - cpu0).Seconds())
 	if st.MissingDocs > 0 {
 		fmt.Fprintf(e.stderr, "warning: %d matched indicators were gone from the store; their enrichments carry no indicator object\n", st.MissingDocs)
 	}
 	return runErr
+}
+
+// cpuTime returns the CPU time (user and system) the process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // detectConfig turns the configuration's detection block into the

@@ -121,6 +121,10 @@ type DB struct {
 	ents    []byte // a page's entry list, before its header
 	pend    pending
 	merge   mergeBuf
+	// pointOnce maps the database for the writer's point reads and
+	// prepares pointStmt (LiveDocument).
+	pointOnce sync.Once
+	pointStmt *sql.Stmt
 }
 
 var _ vigil.Store = (*DB)(nil)
@@ -255,6 +259,9 @@ func (db *DB) Close() error {
 	db.wmu.Lock()
 	for _, st := range db.upserts {
 		errs = append(errs, st.Close())
+	}
+	if db.pointStmt != nil {
+		errs = append(errs, db.pointStmt.Close())
 	}
 	db.upserts = nil
 	db.pend.drop()

@@ -98,7 +98,7 @@ func benchMatch(b *testing.B, n int) {
 	st := snap.Index().Stats()
 	b.ReportMetric(float64(after-before)/float64(st.Total.Indicators), "B/indicator")
 	b.ReportMetric(float64(snap.RefBytes())/float64(st.Total.Indicators), "ref-B/indicator")
-	if alerts == 0 {
+	if alerts == 0 && b.N >= 10000 { // 1 % of the events carry a hit
 		b.Fatal("no alerts")
 	}
 	runtime.KeepAlive(snap)

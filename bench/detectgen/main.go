@@ -165,8 +165,8 @@ func document(ind matcher.Indicator, ts time.Time) (vigil.Document, error) {
 	case matcher.TypeVulnerability:
 		d.Dataset, d.View, d.Type = "vigil.import.vulnerability", vigil.ViewVulnerabilities, "High"
 		src, err := json.Marshal(map[string]any{
-			"@timestamp": ts.Format(time.RFC3339),
-			"event":      map[string]any{"kind": "event", "category": []string{"threat", "vulnerability"}, "type": []string{"indicator"}, "dataset": d.Dataset},
+			"@timestamp":    ts.Format(time.RFC3339),
+			"event":         map[string]any{"kind": "event", "category": []string{"threat", "vulnerability"}, "type": []string{"indicator"}, "dataset": d.Dataset},
 			"vulnerability": map[string]any{"id": ind.Value, "enumeration": "CVE", "severity": "High"},
 		})
 		d.Source = src

@@ -24,7 +24,11 @@ Commands:
   pull [SOURCE]          run one collection cycle of the enabled datasets, then exit
   check [SOURCE]         verify the credentials and print what the account can use
   get VIEW [flags]       print a live view: indicators, alerts or vulnerabilities
-                         (--dataset D, -o table|ndjson, --limit N)
+                         (--dataset D, -o table|ndjson, --limit N), or the stored
+                         detections (--rule ID, -o table|ndjson, --limit N)
+  match [--no-actions] [FILE...]
+                         match NDJSON events (stdin when no FILE; gzip accepted)
+                         against the live indicators: alerts to stdout, counts to stderr
   serve                  pull each dataset on its interval and serve the HTTP API
                          until SIGINT or SIGTERM
   status                 print what the store holds, per dataset
@@ -66,6 +70,7 @@ func main() {
 type env struct {
 	stop   <-chan struct{}
 	getenv func(string) string
+	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
 	config string
@@ -87,7 +92,7 @@ func (e *exitError) Unwrap() error { return e.err }
 func run(ctx context.Context, stop <-chan struct{}, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("vigil", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	e := &env{stop: stop, getenv: getenv, stdout: stdout, stderr: stderr}
+	e := &env{stop: stop, getenv: getenv, stdin: os.Stdin, stdout: stdout, stderr: stderr}
 	fs.StringVar(&e.config, "config", "", "configuration file")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -113,6 +118,7 @@ func run(ctx context.Context, stop <-chan struct{}, args []string, getenv func(s
 		"pull":   cmdPull,
 		"check":  cmdCheck,
 		"get":    cmdGet,
+		"match":  cmdMatch,
 		"serve":  cmdServe,
 		"status": cmdStatus,
 		"prune":  cmdPrune,

@@ -32,6 +32,7 @@ type Config struct {
 	// Connectors are where alerts are delivered (connectors.go).
 	Connectors []Connector `yaml:"connectors"`
 	Outbox     Outbox      `yaml:"outbox"`
+	Detection  Detection   `yaml:"detection"`
 
 	// Warnings are problems that did not stop the load (values that fell
 	// back to a default or were capped). The caller logs them.
@@ -115,6 +116,7 @@ func Default() Config {
 		Retention: Duration(5 * 24 * time.Hour),
 		Log:       Log{Level: "info", Format: "text"},
 		Outbox:    DefaultOutbox(),
+		Detection: DefaultDetection(),
 	}
 }
 
@@ -238,6 +240,7 @@ func (c *Config) validate(errs *[]string, o Options) {
 	default:
 		add("log.format: %q is not allowed (allowed: text, json)", c.Log.Format)
 	}
+	c.Detection.validate(errs)
 	if tc := c.Sources.ThreatCommand; tc != nil && !o.ReadOnly {
 		tc.validate(c, errs)
 	}

@@ -16,8 +16,6 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/klauspost/compress/s2"
-
 	"github.com/vigil-ti/vigil"
 )
 
@@ -110,8 +108,8 @@ func (p *pending) holds(wm, n, maxID int64) bool {
 	return p.segs[0].id > wm && p.segs[len(p.segs)-1].id == maxID
 }
 
-// encodeSegment builds a page's NDJSON (in db.raw), its s2 encoding (in
-// db.seg) and its entry list (in the returned segment), and counts the
+// encodeSegment builds a page's NDJSON (in db.raw), its s2 encoding in
+// blocks (in db.seg, listed in db.blocks) and its entry list (in the returned segment), and counts the
 // documents. Call with wmu held.
 func (db *DB) encodeSegment(docs []vigil.Document, st *vigil.WriteStats) (*memSeg, error) {
 	size := 0
@@ -128,12 +126,14 @@ func (db *DB) encodeSegment(docs []vigil.Document, st *vigil.WriteStats) (*memSe
 	}
 	var groups []group
 	ents := db.ents[:0]
+	db.ends = db.ends[:0]
 	n := 0
 	for i := range docs {
 		d := &docs[i]
 		off := len(raw)
 		raw = append(raw, d.Source...)
 		raw = append(raw, '\n')
+		db.ends = append(db.ends, len(raw))
 		switch {
 		case d.Error != "":
 			st.Rejected++
@@ -172,10 +172,7 @@ func (db *DB) encodeSegment(docs []vigil.Document, st *vigil.WriteStats) (*memSe
 	}
 	st.Raw = len(docs)
 	st.Live = n
-	if m := s2.MaxEncodedLen(len(raw)); cap(db.seg) < m {
-		db.seg = make([]byte, m)
-	}
-	db.seg = s2.Encode(db.seg[:cap(db.seg)], raw)
+	db.seg, db.blocks = encodeBlocks(db.seg, db.blocks, raw, db.ends)
 	db.raw = raw[:0]
 	seg := &memSeg{docs: n}
 	if n > 0 {
@@ -308,6 +305,7 @@ func (r *entryReader) next(e *entry, rawLen int) (bool, error) {
 type mergeEnt struct {
 	seg     int64 // its raw segment
 	pos     int32 // its entry number in the segment's entry list
+	off, n  int   // where it sits in the segment's NDJSON
 	ts, exp int64
 }
 
@@ -364,17 +362,17 @@ const upsertRows = 250
 // fails the merge, which rolls the whole batch back.
 func upsertSQL(n int) string {
 	var q strings.Builder
-	q.WriteString("INSERT OR FAIL INTO live (ds, key, ts, expires_at, seg, pos, prev) VALUES ")
+	q.WriteString("INSERT OR FAIL INTO live (ds, key, ts, expires_at, seg, pos, off, len, prev) VALUES ")
 	for i := range n {
 		if i > 0 {
 			q.WriteByte(',')
 		}
-		q.WriteString("(?,?,?,?,?,?,-1)")
+		q.WriteString("(?,?,?,?,?,?,?,?,-1)")
 	}
 	q.WriteString(`
 ON CONFLICT (ds, key) DO UPDATE SET
     ts = excluded.ts, expires_at = excluded.expires_at, seg = excluded.seg, pos = excluded.pos,
-    prev = live.seg * 1048576 + live.pos
+    off = excluded.off, len = excluded.len, prev = live.seg * 1048576 + live.pos
 WHERE excluded.ts >= live.ts
 RETURNING seg, pos, prev`)
 	return q.String()
@@ -569,7 +567,7 @@ func (db *DB) upsertBatch(ctx, sctx context.Context, tx *sql.Tx, full *sql.Stmt,
 				break
 			}
 			b.keys = append(b.keys, sortKey{key: e.key, pre: keyPrefix(e.key), ds: b.ids[b.gmap[e.group]], i: int32(len(b.ents))})
-			b.ents = append(b.ents, mergeEnt{seg: s.id, pos: pos, ts: e.ts, exp: e.exp})
+			b.ents = append(b.ents, mergeEnt{seg: s.id, pos: pos, off: e.off, n: e.n, ts: e.ts, exp: e.exp})
 		}
 	}
 	st.Docs += len(b.ents)
@@ -652,7 +650,7 @@ func (db *DB) upsertBatch(ctx, sctx context.Context, tx *sql.Tx, full *sql.Stmt,
 		st.Superseded += j - i - 1
 		i = j
 		d := &ents[best]
-		args = append(args, k.ds, unsafeString(k.key), d.ts, d.exp, d.seg, int64(d.pos))
+		args = append(args, k.ds, unsafeString(k.key), d.ts, d.exp, d.seg, int64(d.pos), int64(d.off), int64(d.n))
 		rows++
 		if rows == upsertRows {
 			if err := flush(); err != nil {

@@ -67,7 +67,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/klauspost/compress/s2"
 	"github.com/mattn/go-sqlite3"
 
 	"github.com/vigil-ti/vigil"
@@ -121,10 +120,16 @@ type DB struct {
 	upserts map[int]*sql.Stmt // multi-row live upserts by row count
 	args    []any
 	raw     []byte // a page's NDJSON
-	seg     []byte // a page's s2 encoding
+	seg     []byte // a page's s2 encoding, in blocks
+	blocks  []byte // its block list
+	ends    []int  // where each document of the page ends in raw
 	ents    []byte // a page's entry list, before its header
 	pend    pending
 	merge   mergeBuf
+	// pointOnce maps the database for the writer's point reads and
+	// prepares pointStmt (LiveDocument).
+	pointOnce sync.Once
+	pointStmt *sql.Stmt
 }
 
 var _ vigil.Store = (*DB)(nil)
@@ -253,6 +258,9 @@ func (db *DB) Close() error {
 	db.wmu.Lock()
 	for _, st := range db.upserts {
 		errs = append(errs, st.Close())
+	}
+	if db.pointStmt != nil {
+		errs = append(errs, db.pointStmt.Close())
 	}
 	db.upserts = nil
 	db.pend.drop()
@@ -438,12 +446,15 @@ func (db *DB) WritePage(ctx context.Context, p vigil.Page) (vigil.WriteStats, er
 		if seg.docs > 0 {
 			live = seg.live
 		}
-		res, err := tx.ExecContext(sctx, `INSERT INTO raw_segments (source, dataset, ingested_at, docs, errors, live_docs, body, live) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			p.Source, p.Dataset, nowMS, len(p.Docs), st.Rejected, seg.docs, db.seg, live)
+		res, err := tx.ExecContext(sctx, `INSERT INTO raw_segments (source, dataset, ingested_at, docs, errors, live_docs, body, blocks, live) VALUES (?, ?, ?, ?, ?, ?, x'', ?, ?)`,
+			p.Source, p.Dataset, nowMS, len(p.Docs), st.Rejected, seg.docs, db.blocks, live)
 		if err != nil {
 			return st, fmt.Errorf("store: write raw documents: %w", err)
 		}
 		if seg.id, err = res.LastInsertId(); err != nil {
+			return st, fmt.Errorf("store: write raw documents: %w", err)
+		}
+		if err := insertBlocks(sctx, tx, seg.id, db.seg, db.blocks); err != nil {
 			return st, fmt.Errorf("store: write raw documents: %w", err)
 		}
 	}
@@ -655,15 +666,11 @@ WHERE m.seg > ? AND m.seg <= ? ORDER BY m.seg LIMIT ?`, last, ov.wm, liveChunk)
 
 // readSegmentBody returns a raw segment's NDJSON, in a buffer of its own.
 func readSegmentBody(ctx context.Context, tx *sql.Tx, id int64) ([]byte, error) {
-	var body []byte
-	if err := tx.QueryRowContext(ctx, `SELECT body FROM raw_segments WHERE id = ?`, id).Scan(&body); err != nil {
+	var body, blocks []byte
+	if err := tx.QueryRowContext(ctx, `SELECT body, blocks FROM raw_segments WHERE id = ?`, id).Scan(&body, &blocks); err != nil {
 		return nil, fmt.Errorf("store: read live view: segment %d: %w", id, err)
 	}
-	plain, err := s2.Decode(nil, body)
-	if err != nil {
-		return nil, fmt.Errorf("store: raw segment %d is corrupt: %w", id, err)
-	}
-	return plain, nil
+	return segmentPlain(ctx, tx, id, body, blocks)
 }
 
 // Prune merges the documents waiting, then removes raw segments ingested
@@ -695,6 +702,9 @@ func (db *DB) Prune(ctx context.Context) (vigil.PruneStats, error) {
 	}
 	for _, id := range ids {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM raw_segments WHERE id = ?`, id); err != nil {
+			return st, fmt.Errorf("store: prune raw documents: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM raw_blocks WHERE seg = ?`, id); err != nil {
 			return st, fmt.Errorf("store: prune raw documents: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM live_masks WHERE seg = ?`, id); err != nil {
@@ -851,37 +861,47 @@ FROM raw_segments GROUP BY dataset`)
 }
 
 // RawDocs calls fn with each raw document of the dataset ("" for all), oldest
-// segment first.
+// segment first, in one snapshot.
 func (db *DB) RawDocs(ctx context.Context, dataset string, fn func(doc []byte) error) error {
-	q := `SELECT body FROM raw_segments`
+	tx, err := db.ro.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("store: read raw documents: %w", err)
+	}
+	defer tx.Rollback()
+	q := `SELECT id FROM raw_segments`
 	var args []any
 	if dataset != "" {
 		q += ` WHERE dataset = ?`
 		args = append(args, dataset)
 	}
 	q += ` ORDER BY id`
-	rows, err := db.ro.QueryContext(ctx, q, args...)
+	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("store: read raw documents: %w", err)
 	}
-	defer rows.Close()
+	var ids []int64
 	for rows.Next() {
-		var body []byte
-		if err := rows.Scan(&body); err != nil {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
 			return fmt.Errorf("store: read raw documents: %w", err)
 		}
-		plain, err := s2.Decode(nil, body)
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("store: read raw documents: %w", err)
+	}
+	for _, id := range ids {
+		plain, err := readSegmentBody(ctx, tx, id)
 		if err != nil {
-			return fmt.Errorf("store: raw segment is corrupt: %w", err)
+			return err
 		}
 		for line := range bytes.Lines(plain) {
 			if err := fn(bytes.TrimSuffix(line, []byte("\n"))); err != nil {
 				return err
 			}
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("store: read raw documents: %w", err)
 	}
 	return nil
 }

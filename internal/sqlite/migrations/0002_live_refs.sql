@@ -6,6 +6,19 @@
 -- by the store when it opens (see convertLiveV1 in internal/sqlite), then
 -- live_v1 is dropped.
 DROP INDEX live_expires_day;
+
+-- A segment's NDJSON is cut into separately encoded blocks, rows of
+-- raw_blocks listed by the blocks column, so that one document is read by
+-- reading and decoding its block alone (see internal/sqlite/blocks.go).
+-- blocks NULL: the first schema's segment, its NDJSON in body as one block.
+ALTER TABLE raw_segments ADD COLUMN blocks BLOB;
+CREATE TABLE raw_blocks (
+    seg  INTEGER NOT NULL, -- raw_segments.id
+    n    INTEGER NOT NULL, -- the block's number in the segment
+    data BLOB    NOT NULL, -- s2-encoded NDJSON
+    PRIMARY KEY (seg, n)
+) WITHOUT ROWID;
+
 ALTER TABLE live RENAME TO live_v1;
 
 -- The newest document per (view, dataset, key), as of the last merge of
@@ -25,6 +38,8 @@ CREATE TABLE live (
     expires_at INTEGER, -- Unix milliseconds
     seg        INTEGER, -- raw_segments.id of the document
     pos        INTEGER, -- its entry number in the segment's entry list
+    off        INTEGER, -- where the document starts in the segment's NDJSON
+    len        INTEGER, -- its length
     -- Set by the merge that last replaced the row: where the replaced
     -- document sat (seg * 1048576 + pos), -1 for a new key.
     prev       INTEGER,

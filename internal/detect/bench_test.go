@@ -1,0 +1,122 @@
+package detect_test
+
+// Benchmarks of detection. BenchmarkMatch runs the engine over generated
+// ECS events of about 600 bytes against an index of generated indicators
+// (the matchertest mix), with 1 % of the events carrying an indicator's
+// value; alerts are built, their indicator documents are not read (no
+// store: bench/detect.sh measures `vigil match` end to end). Run once:
+//
+//	go test ./internal/detect -run '^$' -bench Match -benchtime 2000000x -cpu 1
+//
+// The 10M variant needs about 2 GiB of memory and is skipped under -short;
+// under -short the 1M variant uses 100,000 indicators.
+
+import (
+	"time"
+
+	"runtime"
+	"syscall"
+	"testing"
+
+	"github.com/vigil-ti/vigil"
+	"github.com/vigil-ti/vigil/internal/detect"
+	"github.com/vigil-ti/vigil/internal/detect/detecttest"
+	"github.com/vigil-ti/vigil/internal/matcher"
+	"github.com/vigil-ti/vigil/internal/matcher/matchertest"
+)
+
+// cpuTime returns the CPU time the process has used (user and system).
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func heapAlloc() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// benchSnapshot indexes items 0..n-1 of g, one document each, as a store
+// would hold them (dataset vigil.import, the value as key).
+func benchSnapshot(b *testing.B, g *matchertest.Generator, n int) *detect.Snapshot {
+	var sb detect.SnapshotBuilder
+	// Indicators first, then vulnerabilities, as Load reads the views.
+	for _, view := range []vigil.View{vigil.ViewIndicators, vigil.ViewVulnerabilities} {
+		for i := range uint64(n) {
+			ind := g.Item(i)
+			isVuln := ind.Type == matcher.TypeVulnerability
+			if isVuln != (view == vigil.ViewVulnerabilities) {
+				continue
+			}
+			if err := sb.Add(detect.DocRef{View: view, Dataset: "vigil.import", Key: ind.Value}, ind); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	return sb.Build()
+}
+
+func benchMatch(b *testing.B, n int) {
+	cfg := matchertest.DefaultConfig()
+	g := matchertest.New(cfg)
+	before := heapAlloc()
+	snap := benchSnapshot(b, g, n)
+	after := heapAlloc()
+	ev := detecttest.New(detecttest.Config{Indicators: g, N: uint64(n), HitRate: 0.01, Seed: 1, Now: cfg.Now})
+	const nEvents = 1 << 16
+	lines := make([][]byte, nEvents)
+	size := 0
+	for i := range lines {
+		lines[i] = ev.Append(nil, uint64(i))
+		size += len(lines[i])
+	}
+	eng, err := detect.New(detect.Config{SuppressionWindow: -1}, nil, vigil.ClockFunc(func() time.Time { return cfg.Now }))
+	if err != nil {
+		b.Fatal(err)
+	}
+	eng.Swap(snap)
+	b.SetBytes(int64(size / nEvents))
+	b.ResetTimer()
+	cpu0 := cpuTime(b)
+	alerts := 0
+	for i := 0; b.Loop(); i++ {
+		dets, err := eng.Match(b.Context(), lines[i&(nEvents-1)])
+		if err != nil {
+			b.Fatal(err)
+		}
+		alerts += len(dets)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	b.ReportMetric(float64(b.N)/(cpuTime(b)-cpu0).Seconds(), "events/cpu-s")
+	b.ReportMetric(float64(alerts)/float64(b.N), "alerts/event")
+	st := snap.Index().Stats()
+	b.ReportMetric(float64(after-before)/float64(st.Total.Indicators), "B/indicator")
+	b.ReportMetric(float64(snap.RefBytes())/float64(st.Total.Indicators), "ref-B/indicator")
+	if alerts == 0 && b.N >= 10000 { // 1 % of the events carry a hit
+		b.Fatal("no alerts")
+	}
+	runtime.KeepAlive(snap)
+}
+
+// BenchmarkMatch: 1M indicators (100,000 under -short).
+func BenchmarkMatch(b *testing.B) {
+	n := 1_000_000
+	if testing.Short() {
+		n = 100_000
+	}
+	benchMatch(b, n)
+}
+
+// BenchmarkMatch10M: 10M indicators. Skipped under -short.
+func BenchmarkMatch10M(b *testing.B) {
+	if testing.Short() {
+		b.Skip("10M indicators: about 2 GiB of memory; run without -short")
+	}
+	benchMatch(b, 10_000_000)
+}

@@ -1,0 +1,448 @@
+// Package detect raises alerts on events that match indicators: the
+// built-in indicator match rules (Rules), run over ECS events one NDJSON
+// line at a time against a matcher index of the store's live indicators.
+//
+// An Engine reads each event once (see the field extractor in extract.go),
+// looks each value of each rule's fields up in the current Snapshot, and
+// only for an event that matched builds an alert document per matching
+// rule: the event's own fields, event.id unchanged, plus
+// threat.enrichments[] in the shape Elastic's indicator match rules write,
+// rule.id, rule.name, kibana.alert.* (severity, risk score, the alert's id
+// and the event's original time) and the alert's @timestamp. The matched
+// indicator documents are read from the store (Documents) for matched
+// Refs only and kept in a small cache, so the index holds no metadata.
+//
+// The same (rule, event, indicator) triple raises one alert within the
+// suppression window; an event is identified by its event.id, or by a hash
+// of its line when it has none. An alert's ID is a hash of the rule, the
+// event and the sorted indicators, so it is stable across runs and stores
+// (a store keeps one copy per ID, a receiver drops a duplicate).
+package detect
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"hash/maphash"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/vigil-ti/vigil"
+	"github.com/vigil-ti/vigil/internal/matcher"
+)
+
+// Documents reads the stored documents that alerts enrich events with.
+// *sqlite.DB implements it.
+type Documents interface {
+	// LiveDocument returns the document of (view, dataset, key) in its live
+	// view, expired or not, and whether there is one.
+	LiveDocument(ctx context.Context, view vigil.View, dataset, key string) (vigil.Document, bool, error)
+}
+
+// Stats counts what an Engine did.
+type Stats struct {
+	Events     int // events read (malformed lines not included)
+	Malformed  int // lines that were not a JSON object
+	Alerts     int // alerts raised
+	Suppressed int // alerts not raised: every indicator was raised within the window
+	// MissingDocs counts matched indicators whose document was gone from
+	// the store when the alert was built; their enrichment carries only
+	// what the index knew.
+	MissingDocs int
+}
+
+// Engine matches events. It is not safe for concurrent use: run one
+// Engine per goroutine, with the same Snapshot swapped into each.
+type Engine struct {
+	rules    []*activeRule
+	tree     *fieldTree
+	uses     [][]use // per field slot: the rules that match it
+	idSlot   int32   // event.id
+	tsSlot   int32   // @timestamp
+	excludes []int32 // per rule: the slot of its Exclude field, or -1
+	docs     Documents
+	clock    vigil.Clock
+	snap     atomic.Pointer[Snapshot]
+
+	x       extractor
+	misses  missCache
+	refs    []uint32
+	hits    []hit
+	out     []vigil.Detection
+	meta    metaCache
+	supp    suppressor
+	members memberScanner
+	stats   Stats
+}
+
+// use is one rule that matches a field.
+type use struct {
+	rule   int32
+	lookup lookup
+}
+
+// hit is one indicator that matched one value of an event under one rule.
+type hit struct {
+	rule int32
+	val  int32 // index in the extractor's values
+	ref  uint32
+}
+
+// New returns an Engine for cfg that reads matched documents from docs and
+// tells the time with clock (the wall clock when nil). It matches nothing
+// until a Snapshot is swapped in. An unknown rule id in cfg.Rules is an
+// error that lists the rule ids.
+func New(cfg Config, docs Documents, clock vigil.Clock) (*Engine, error) {
+	rules, err := compileRules(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if clock == nil {
+		clock = vigil.SystemClock{}
+	}
+	e := &Engine{rules: rules, docs: docs, clock: clock}
+	var fields []string
+	slot := func(f string) int32 {
+		if i := slices.Index(fields, f); i >= 0 {
+			return int32(i)
+		}
+		fields = append(fields, f)
+		return int32(len(fields) - 1)
+	}
+	e.idSlot = slot("event.id")
+	e.tsSlot = slot("@timestamp")
+	anyValue := map[string]bool{"event.id": true, "@timestamp": true}
+	for ri, r := range rules {
+		for _, f := range r.fields {
+			s := slot(f)
+			for int(s) >= len(e.uses) {
+				e.uses = append(e.uses, nil)
+			}
+			e.uses[s] = append(e.uses[s], use{rule: int32(ri), lookup: r.lookup})
+		}
+		ex := int32(-1)
+		if r.Exclude != "" {
+			ex = slot(r.Exclude)
+			anyValue[r.Exclude] = true
+		}
+		e.excludes = append(e.excludes, ex)
+	}
+	for len(e.uses) < len(fields) {
+		e.uses = append(e.uses, nil)
+	}
+	e.tree = newFieldTree(fields, anyValue)
+	e.x.t = e.tree
+	e.meta.max = cfg.IndicatorCache
+	if e.meta.max <= 0 {
+		e.meta.max = DefaultIndicatorCache
+	}
+	e.supp.window = cfg.SuppressionWindow
+	e.supp.max = cfg.SuppressionMax
+	if e.supp.max <= 0 {
+		e.supp.max = DefaultSuppressionMax
+	}
+	return e, nil
+}
+
+// Swap makes s the Snapshot that events are matched against and returns
+// the previous one.
+func (e *Engine) Swap(s *Snapshot) *Snapshot { return e.snap.Swap(s) }
+
+// Snapshot returns the current Snapshot.
+func (e *Engine) Snapshot() *Snapshot { return e.snap.Load() }
+
+// CountMalformed counts a line the caller found malformed without passing
+// it to Match (a line too long to read, say).
+func (e *Engine) CountMalformed() { e.stats.Malformed++ }
+
+// Stats returns the counts so far.
+func (e *Engine) Stats() Stats { return e.stats }
+
+// Rules returns the enabled rules, in order.
+func (e *Engine) Rules() []Rule {
+	out := make([]Rule, len(e.rules))
+	for i, r := range e.rules {
+		out[i] = r.Rule
+		out[i].Fields = slices.Clone(r.fields)
+	}
+	return out
+}
+
+// Match matches one event, an NDJSON line (its line end may be included),
+// and returns the alerts it raised, one per rule that matched, in rule
+// order. The Detections are the caller's to keep. A line that is not a
+// JSON object gives a *SyntaxError and counts as malformed; another error
+// (reading the store) means the event could not be handled.
+func (e *Engine) Match(ctx context.Context, line []byte) ([]vigil.Detection, error) {
+	if err := e.x.scan(line); err != nil {
+		e.stats.Malformed++
+		return nil, err
+	}
+	e.stats.Events++
+	snap := e.snap.Load()
+	if snap == nil {
+		return nil, nil
+	}
+	x := &e.x
+	var excluded uint64 // bit per rule
+	for ri, s := range e.excludes {
+		if s < 0 {
+			continue
+		}
+		for i := range x.vals {
+			if x.vals[i].slot == s {
+				excluded |= 1 << uint(ri)
+				break
+			}
+		}
+	}
+	now := e.clock.Now()
+	idx := snap.index
+	if e.misses.snap != snap {
+		e.misses.reset(snap)
+	}
+	hits := e.hits[:0]
+	for i := range x.vals {
+		v := &x.vals[i]
+		if !v.str {
+			continue
+		}
+		for _, u := range e.uses[v.slot] {
+			if excluded&(1<<uint(u.rule)) != 0 {
+				continue
+			}
+			val := x.str(v)
+			h := e.misses.hash(u.lookup, val)
+			if e.misses.known(h) {
+				continue
+			}
+			e.refs = lookupValue(idx, u.lookup, val, now, e.refs[:0])
+			if len(e.refs) == 0 {
+				e.misses.add(h)
+			}
+			for _, r := range e.refs {
+				hits = append(hits, hit{rule: u.rule, val: int32(i), ref: r})
+			}
+		}
+	}
+	e.hits = hits
+	if len(hits) == 0 {
+		return nil, nil
+	}
+	return e.alerts(ctx, snap, line, now)
+}
+
+// missCache remembers values that matched nothing in one Snapshot, so
+// that the values events repeat most (popular destinations, internal
+// hosts) skip the index, whose tables are much larger than the CPU caches.
+// A value that matched nothing never matches later in the same Snapshot
+// (expiry only removes matches). The cache is direct-mapped by a 64-bit
+// hash of (lookup, value); a hash collision would hide one value's match
+// (odds about 2^-64 per lookup).
+type missCache struct {
+	snap  *Snapshot
+	seed  maphash.Seed
+	slots []uint64
+}
+
+const missCacheSize = 1 << 15 // 256 KiB
+
+func (c *missCache) reset(s *Snapshot) {
+	c.snap = s
+	if c.slots == nil {
+		c.seed = maphash.MakeSeed()
+		c.slots = make([]uint64, missCacheSize)
+	} else {
+		clear(c.slots)
+	}
+}
+
+func (c *missCache) hash(l lookup, v string) uint64 {
+	return (maphash.String(c.seed, v) ^ uint64(l)*0x9e3779b97f4a7c15) | 1 // never 0, the empty slot
+}
+
+func (c *missCache) known(h uint64) bool { return c.slots[h&(missCacheSize-1)] == h }
+
+func (c *missCache) add(h uint64) { c.slots[h&(missCacheSize-1)] = h }
+
+// lookupValue appends the Refs that match v.
+func lookupValue(x *matcher.Index, l lookup, v string, now time.Time, dst []uint32) []uint32 {
+	switch l {
+	case lookupIP:
+		return x.MatchIPString(dst, v, now)
+	case lookupHash:
+		return x.MatchHash(dst, v, now)
+	case lookupURL:
+		return x.MatchURL(dst, v, now)
+	case lookupRegistry:
+		return x.MatchRegistry(dst, v, now)
+	case lookupEmail:
+		return x.MatchEmail(dst, v, now)
+	case lookupCVE:
+		return x.MatchCVE(dst, v, now)
+	case lookupDomain:
+		return x.MatchDomain(dst, v, true, now)
+	}
+	return dst
+}
+
+// indicatorGroup is one matched indicator and its enrichments.
+type indicatorGroup struct {
+	meta *indicatorMeta
+	ens  []enrichment
+}
+
+// enrichment is one (indicator, event field, value) of an alert.
+type enrichment struct {
+	meta   *indicatorMeta
+	field  string
+	atomic []byte // the event value's JSON text
+}
+
+// alerts builds the alerts of the event whose hits are in e.hits.
+func (e *Engine) alerts(ctx context.Context, snap *Snapshot, line []byte, now time.Time) ([]vigil.Detection, error) {
+	x := &e.x
+	// Hits come grouped by value; order them by rule, keeping the event's
+	// order within a rule, and drop repeats of (rule, slot, value, ref).
+	slices.SortStableFunc(e.hits, func(a, b hit) int { return int(a.rule) - int(b.rule) })
+	identity := e.identity(line)
+	e.out = e.out[:0]
+	for i := 0; i < len(e.hits); {
+		j := i
+		for j < len(e.hits) && e.hits[j].rule == e.hits[i].rule {
+			j++
+		}
+		r := e.rules[e.hits[i].rule]
+		// The indicators, in order of first match, each with its
+		// (field, value) pairs.
+		var groups []indicatorGroup
+		for _, h := range e.hits[i:j] {
+			v := &x.vals[h.val]
+			en := enrichment{field: x.t.names[v.slot], atomic: x.raw(v)}
+			g := slices.IndexFunc(groups, func(g indicatorGroup) bool { return g.meta.ref == h.ref })
+			if g < 0 {
+				m, err := e.meta.get(ctx, snap, e.docs, h.ref)
+				if err != nil {
+					return nil, err
+				}
+				if m.missing {
+					e.stats.MissingDocs++
+				}
+				groups = append(groups, indicatorGroup{meta: m})
+				g = len(groups) - 1
+			}
+			if !slices.ContainsFunc(groups[g].ens, func(o enrichment) bool {
+				return o.field == en.field && string(o.atomic) == string(en.atomic)
+			}) {
+				en.meta = groups[g].meta
+				groups[g].ens = append(groups[g].ens, en)
+			}
+		}
+		i = j
+		var ens []enrichment
+		var refs []DocRef
+		for _, g := range groups {
+			if e.supp.suppressed(tripleKey(r.ID, identity, g.meta.doc), now) {
+				continue
+			}
+			ens = append(ens, g.ens...)
+			refs = append(refs, g.meta.doc)
+		}
+		if len(refs) == 0 {
+			e.stats.Suppressed++
+			continue
+		}
+		for _, d := range refs {
+			e.supp.record(tripleKey(r.ID, identity, d), now)
+		}
+		id := alertID(r.ID, identity, refs)
+		doc, err := e.buildAlert(line, r, ens, id, now)
+		if err != nil {
+			return nil, err
+		}
+		e.out = append(e.out, vigil.Detection{
+			ID: id, RuleID: r.ID, RuleName: r.Name, Timestamp: now,
+			Actions: slices.Clone(r.actions), Source: doc,
+		})
+		e.stats.Alerts++
+	}
+	return e.out, nil
+}
+
+// identity returns the event's identity: its event.id, or a hash of its
+// line when it has none.
+func (e *Engine) identity(line []byte) string {
+	x := &e.x
+	for i := range x.vals {
+		v := &x.vals[i]
+		if v.slot != e.idSlot {
+			continue
+		}
+		if v.str {
+			return "event.id:" + x.str(v)
+		}
+		return "event.id:" + string(x.raw(v))
+	}
+	sum := sha256.Sum256(trimLine(line))
+	return "line:" + hex.EncodeToString(sum[:16])
+}
+
+// trimLine removes the white space around a line.
+func trimLine(b []byte) []byte {
+	return []byte(strings.TrimSpace(b2s(b)))
+}
+
+// tripleKey is the suppression key of (rule, event, indicator).
+func tripleKey(rule, identity string, d DocRef) [16]byte {
+	h := sha256.New()
+	for _, s := range []string{rule, identity, string(d.View), d.Dataset, d.Key} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	var k [16]byte
+	copy(k[:], h.Sum(nil))
+	return k
+}
+
+// alertID is the alert's stable id: a hash of the rule, the event's
+// identity and the sorted indicators, as 32 hexadecimal digits.
+func alertID(rule, identity string, refs []DocRef) string {
+	keys := make([]string, len(refs))
+	for i, d := range refs {
+		keys[i] = string(d.View) + "\x1f" + d.Dataset + "\x1f" + d.Key
+	}
+	slices.Sort(keys)
+	h := sha256.New()
+	h.Write([]byte(rule))
+	h.Write([]byte{0})
+	h.Write([]byte(identity))
+	for _, k := range keys {
+		h.Write([]byte{0})
+		h.Write([]byte(k))
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// Deliveries returns one delivery of each detection to each of its
+// actions, keyed by the detection's ID (the outbox skips one already
+// queued or done).
+func Deliveries(dets []vigil.Detection) []vigil.Delivery {
+	var out []vigil.Delivery
+	var ms memberScanner
+	for _, d := range dets {
+		if len(d.Actions) == 0 {
+			continue
+		}
+		subject := ms.subject(&d)
+		for _, a := range d.Actions {
+			out = append(out, vigil.Delivery{Key: d.ID, Connector: a, Subject: subject, Body: d.Source})
+		}
+	}
+	return out
+}
+
+// errf wraps an error with the package prefix.
+func errf(format string, args ...any) error { return fmt.Errorf("detect: "+format, args...) }

@@ -29,6 +29,7 @@ type Config struct {
 	Retention Duration `yaml:"retention"`
 	Log       Log      `yaml:"log"`
 	Sources   Sources  `yaml:"sources"`
+	Import    Import   `yaml:"import"`
 
 	// Warnings are problems that did not stop the load (values that fell
 	// back to a default or were capped). The caller logs them.
@@ -111,6 +112,7 @@ func Default() Config {
 		Listen:    "127.0.0.1:8080",
 		Retention: Duration(5 * 24 * time.Hour),
 		Log:       Log{Level: "info", Format: "text"},
+		Import:    DefaultImport(),
 	}
 }
 
@@ -234,6 +236,7 @@ func (c *Config) validate(errs *[]string, o Options) {
 	default:
 		add("log.format: %q is not allowed (allowed: text, json)", c.Log.Format)
 	}
+	c.Import.validate(c, errs)
 	if tc := c.Sources.ThreatCommand; tc != nil && !o.ReadOnly {
 		tc.validate(c, errs)
 	}

@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 
 	"github.com/vigil-ti/vigil"
 	"github.com/vigil-ti/vigil/internal/ecs"
@@ -111,15 +112,35 @@ type FileStats struct {
 }
 
 // Importer imports files. It is not safe for concurrent use.
+//
+// A file is read and its documents built on one goroutine while the pages
+// already built are written on another, so an import uses two cores and
+// the reading overlaps the store's I/O.
 type Importer struct {
 	opts  Options
 	b     builder
-	page  page
+	page  *page // the page being filled
 	stats *FileStats
 	ndj   ndjsonReader
 	csv   csvReader
 	rec   record
+	w     writer
 }
+
+// writer writes the pages of one file on its own goroutine.
+type writer struct {
+	full chan *page // pages to write; closed at the end of the file
+	free chan *page // written pages, to fill again
+	done chan struct{}
+	// failed is set once a write failed; err (read after done) says why.
+	failed            atomic.Bool
+	err               error
+	imported, expired int
+}
+
+// pagesInFlight is how many pages exist per import: one filling, one
+// being written, one waiting.
+const pagesInFlight = 3
 
 // New checks opts and returns an Importer.
 func New(opts Options) (*Importer, error) {
@@ -150,6 +171,10 @@ func New(opts Options) (*Importer, error) {
 		}
 	}
 	im := &Importer{opts: opts}
+	im.w.free = make(chan *page, pagesInFlight)
+	for range pagesInFlight {
+		im.w.free <- new(page)
+	}
 	im.b.provider = opts.Provider
 	im.b.typ = opts.Type
 	im.b.expStr = opts.ExpirationDuration
@@ -177,14 +202,65 @@ func (im *Importer) Read(ctx context.Context, name string, r io.Reader) (FileSta
 	st := FileStats{File: name}
 	im.stats = &st
 	im.b.start(filepath.Base(name), im.opts.Clock.Now())
-	im.page.reset()
-	im.page.now = im.b.now
+	im.startWriter(ctx)
 	err := im.read(ctx, name, r)
-	if ferr := im.flush(ctx); err == nil {
-		err = ferr
+	if werr := im.stopWriter(); werr != nil {
+		err = werr // what was read after it was not written
 	}
+	st.Imported, st.Expired = im.w.imported, im.w.expired
 	im.stats = nil
 	return st, err
+}
+
+// startWriter starts the writer goroutine of a file and takes a page to
+// fill.
+func (im *Importer) startWriter(ctx context.Context) {
+	w := &im.w
+	w.full = make(chan *page, pagesInFlight)
+	w.done = make(chan struct{})
+	w.failed.Store(false)
+	w.err, w.imported, w.expired = nil, 0, 0
+	im.page = im.nextPage()
+	go func() {
+		defer close(w.done)
+		for p := range w.full {
+			if !w.failed.Load() {
+				st, err := im.opts.Store.WritePage(ctx, vigil.Page{Source: SourceName, Dataset: Dataset, Docs: p.docs})
+				if err != nil {
+					w.err = fmt.Errorf("import: %s: %w", im.stats.File, err)
+					w.failed.Store(true)
+				} else {
+					w.imported += st.Raw
+					w.expired += p.expired
+				}
+			}
+			p.reset()
+			w.free <- p
+		}
+	}()
+}
+
+// nextPage returns an empty page, waiting for one to be written if none
+// is free.
+func (im *Importer) nextPage() *page {
+	p := <-im.w.free
+	p.now = im.b.now
+	return p
+}
+
+// stopWriter hands over the last page, waits for every page to be
+// written and returns the first write error.
+func (im *Importer) stopWriter() error {
+	w := &im.w
+	if len(im.page.docs) > 0 {
+		w.full <- im.page
+	} else {
+		w.free <- im.page
+	}
+	im.page = nil
+	close(w.full)
+	<-w.done
+	return w.err
 }
 
 func (im *Importer) read(ctx context.Context, name string, r io.Reader) error {
@@ -209,12 +285,12 @@ func (im *Importer) read(ctx context.Context, name string, r io.Reader) error {
 		err = im.readCSV(ctx, &lr)
 	case FormatNDJSON:
 		err = im.readLines(ctx, &lr, false, func(line []byte) error {
-			return im.ndj.build(&im.b, line, &im.page)
+			return im.ndj.build(&im.b, line, im.page)
 		})
 	default:
 		err = im.readLines(ctx, &lr, true, func(line []byte) error {
 			im.rec = record{value: b2s(line)}
-			return im.b.build(&im.rec, &im.page)
+			return im.b.build(&im.rec, im.page)
 		})
 	}
 	if err != nil {
@@ -339,7 +415,7 @@ func (im *Importer) readCSV(ctx context.Context, lr *lineReader) error {
 		if err := c.record(b2s(line), &im.rec); err != nil {
 			return err
 		}
-		return im.b.build(&im.rec, &im.page)
+		return im.b.build(&im.rec, im.page)
 	})
 }
 
@@ -348,7 +424,7 @@ func (im *Importer) csvRecord(ctx context.Context, n int, s string) error {
 	im.stats.Read++
 	err := im.csv.record(s, &im.rec)
 	if err == nil {
-		err = im.b.build(&im.rec, &im.page)
+		err = im.b.build(&im.rec, im.page)
 	}
 	if err != nil {
 		im.bad(n, err)
@@ -364,28 +440,26 @@ func (im *Importer) bad(line int, err error) {
 	}
 }
 
+// maybeFlush hands a full page to the writer. It fails once a write
+// failed, or ctx is done, to stop the reading.
 func (im *Importer) maybeFlush(ctx context.Context) error {
 	if len(im.page.docs) < im.opts.PageSize {
 		return nil
 	}
-	return im.flush(ctx)
-}
-
-// flush writes the page.
-func (im *Importer) flush(ctx context.Context) error {
-	p := &im.page
-	if len(p.docs) == 0 {
-		return nil
+	if im.w.failed.Load() {
+		return errWriteFailed
 	}
-	st, err := im.opts.Store.WritePage(ctx, vigil.Page{Source: SourceName, Dataset: Dataset, Docs: p.docs})
-	if err != nil {
+	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("import: %s: %w", im.stats.File, err)
 	}
-	im.stats.Imported += st.Raw
-	im.stats.Expired += p.expired
-	p.reset()
+	im.w.full <- im.page
+	im.page = im.nextPage()
 	return nil
 }
+
+// errWriteFailed stops the reading of a file whose writer failed; Read
+// returns the writer's error instead.
+var errWriteFailed = errors.New("import: a page could not be written")
 
 // lineReader reads lines, numbering them, without their "\n" or "\r\n"
 // and without a byte order mark at the start of the input.

@@ -494,3 +494,24 @@ func TestMatcherIndexesEveryType(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteFailure imports into a store that is closed: the write error is
+// returned and the reading stops.
+func TestWriteFailure(t *testing.T) {
+	clock := &testClock{t: testNow}
+	db := openStore(t, clock)
+	im, _ := testImporter(t, db, clock, func(o *Options) { o.PageSize = 10 })
+	db.Close()
+	st, err := im.Read(t.Context(), "x.txt", strings.NewReader(strings.Repeat("198.51.100.7\n", 1000)))
+	if err == nil || !strings.Contains(err.Error(), "import: x.txt: store:") {
+		t.Fatalf("error %v, want the store's", err)
+	}
+	if st.Imported != 0 || st.Read >= 1000 {
+		t.Errorf("stats %+v: want nothing imported and the reading stopped early", st)
+	}
+	// Every page came back: a second file fails the same way, without
+	// waiting for a page forever.
+	if _, err := im.Read(t.Context(), "y.txt", strings.NewReader(strings.Repeat("198.51.100.7\n", 1000))); err == nil {
+		t.Fatal("second import into a closed store succeeded")
+	}
+}

@@ -61,8 +61,8 @@ func FuzzBuild(f *testing.F) {
 				return
 			}
 		}
-		if t, ok := parseTimeOK(seen); ok {
-			rec.lastSeen = t
+		if ts, err := time.Parse(time.RFC3339, seen); err == nil {
+			rec.lastSeen = ts
 		}
 		var p page
 		p.now = testNow
@@ -84,11 +84,6 @@ func FuzzBuild(f *testing.F) {
 			t.Fatalf("event.dataset of %s", d.Source)
 		}
 	})
-}
-
-func parseTimeOK(s string) (time.Time, bool) {
-	t, err := time.Parse(time.RFC3339, s)
-	return t, err == nil
 }
 
 // fuzzRead imports content with a real store shared by the fuzz run and

@@ -120,6 +120,24 @@ func TestImport(t *testing.T) {
 	if p := liveImports(t, cfg, "indicators")["evil.example.org"]; p != "corp blocklist" {
 		t.Errorf("provider %q, want the configured one", p)
 	}
+
+	// A record dated long ago is stored already expired (30d after its
+	// last_seen) and left out of `get`; --expire keeps it live.
+	old := writeFile(t, dir, "old.csv", []byte("value,last_seen\nold.example.com,2020-01-01T00:00:00Z\n"))
+	code, out, _ = runIn(t, nil, "--config", cfg, "import", old)
+	if code != 0 || !strings.Contains(out, "imported=1 skipped=0 expired=1") {
+		t.Errorf("import old: %d %s", code, out)
+	}
+	if _, ok := liveImports(t, cfg, "indicators")["old.example.com"]; ok {
+		t.Error("an expired import is listed by get")
+	}
+	code, out, _ = runIn(t, nil, "--config", cfg, "import", "--expire", "36500d", old)
+	if code != 0 || !strings.Contains(out, "imported=1 skipped=0 expired=0") {
+		t.Errorf("import old --expire: %d %s", code, out)
+	}
+	if _, ok := liveImports(t, cfg, "indicators")["old.example.com"]; !ok {
+		t.Error("--expire 36500d did not keep the old record live")
+	}
 }
 
 func TestImportFailures(t *testing.T) {

@@ -23,6 +23,9 @@ Usage:
 Commands:
   pull [SOURCE]          run one collection cycle of the enabled datasets, then exit
   check [SOURCE]         verify the credentials and print what the account can use
+  import [flags] FILE... load local indicator lists (text, CSV, NDJSON; .gz too) into
+                         the vigil.import dataset (--provider NAME, --type T,
+                         --format F, --column NAME, --expire DURATION)
   get VIEW [flags]       print a live view: indicators, alerts or vulnerabilities
                          (--dataset D, -o table|ndjson, --limit N), or the stored
                          detections (--rule ID, -o table|ndjson, --limit N)
@@ -122,6 +125,7 @@ func run(ctx context.Context, stop <-chan struct{}, args []string, getenv func(s
 		"serve":  cmdServe,
 		"status": cmdStatus,
 		"prune":  cmdPrune,
+		"import": cmdImport,
 		"demo":   cmdDemo,
 		"version": func(context.Context, *env, []string) error {
 			fmt.Fprintf(stdout, "vigil %s\n", vigil.Version)

@@ -67,15 +67,6 @@ not json at all
 {"event":{"id":"a"},"destination":{"ip":"198.51.100.7"}}
 `
 
-func writeFile(t *testing.T, name string, b []byte) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 func gzipped(t *testing.T, s string) []byte {
 	t.Helper()
 	var b bytes.Buffer
@@ -89,7 +80,7 @@ func gzipped(t *testing.T, s string) []byte {
 
 func TestMatch(t *testing.T) {
 	cfg, _ := matchSetup(t, "")
-	plain := writeFile(t, "events.ndjson", []byte(matchEvents))
+	plain := writeFile(t, t.TempDir(), "events.ndjson", []byte(matchEvents))
 	code, out, errOut := runIn(t, nil, "--config", cfg, "match", "--no-actions", plain)
 	if code != 0 {
 		t.Fatalf("match: %d\n%s", code, errOut)
@@ -121,7 +112,7 @@ func TestMatch(t *testing.T) {
 	}
 
 	// The same events again, gzipped: the same alerts, none new in the store.
-	gz := writeFile(t, "events.ndjson.gz", gzipped(t, matchEvents))
+	gz := writeFile(t, t.TempDir(), "events.ndjson.gz", gzipped(t, matchEvents))
 	code, out2, errOut := runIn(t, nil, "--config", cfg, "match", gz)
 	stamp := regexp.MustCompile(`"@timestamp":"[^"]*"`) // when each alert was raised
 	if code != 0 || stamp.ReplaceAllString(out2, "") != stamp.ReplaceAllString(out, "") {
@@ -149,7 +140,7 @@ func TestMatch(t *testing.T) {
 
 func TestMatchConfig(t *testing.T) {
 	cfg, _ := matchSetup(t, "detection:\n  rules:\n    domain:\n      enabled: false\n    ip:\n      mappings: [client.ip]\n")
-	events := writeFile(t, "e.ndjson", []byte(`{"client":{"ip":"198.51.100.7"},"url":{"domain":"evil.example"}}`+"\n"))
+	events := writeFile(t, t.TempDir(), "e.ndjson", []byte(`{"client":{"ip":"198.51.100.7"},"url":{"domain":"evil.example"}}`+"\n"))
 	code, out, errOut := runIn(t, nil, "--config", cfg, "match", events)
 	if code != 0 || strings.Count(out, "\n") != 1 || !strings.Contains(out, `"field":"client.ip"`) {
 		t.Fatalf("match: %d\n%s\n%s", code, out, errOut)
@@ -178,7 +169,7 @@ func TestMatchLocked(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Release()
-	events := writeFile(t, "e.ndjson", []byte(matchEvents))
+	events := writeFile(t, t.TempDir(), "e.ndjson", []byte(matchEvents))
 	code, out, errOut := runIn(t, nil, "--config", cfg, "match", events)
 	if code != 1 || out != "" || !strings.Contains(errOut, "data dir in use by process") {
 		t.Errorf("locked: %d %q %s", code, out, errOut)
@@ -249,7 +240,7 @@ func TestMatchDelivers(t *testing.T) {
 	}))
 	defer hook.Close()
 	cfg, _ := matchSetup(t, fmt.Sprintf("connectors:\n  - name: hook\n    type: webhook\n    url: %s\ndetection:\n  actions: [hook]\n", hook.URL))
-	events := writeFile(t, "events.ndjson", []byte(matchEvents))
+	events := writeFile(t, t.TempDir(), "events.ndjson", []byte(matchEvents))
 	if code, _, errOut := runIn(t, nil, "--config", cfg, "match", "--no-actions", events); code != 0 {
 		t.Fatalf("match --no-actions: %d\n%s", code, errOut)
 	}

@@ -33,6 +33,7 @@ type Config struct {
 	Connectors []Connector `yaml:"connectors"`
 	Outbox     Outbox      `yaml:"outbox"`
 	Detection  Detection   `yaml:"detection"`
+	Import     Import      `yaml:"import"`
 
 	// Warnings are problems that did not stop the load (values that fell
 	// back to a default or were capped). The caller logs them.
@@ -117,6 +118,7 @@ func Default() Config {
 		Log:       Log{Level: "info", Format: "text"},
 		Outbox:    DefaultOutbox(),
 		Detection: DefaultDetection(),
+		Import:    DefaultImport(),
 	}
 }
 
@@ -241,6 +243,7 @@ func (c *Config) validate(errs *[]string, o Options) {
 		add("log.format: %q is not allowed (allowed: text, json)", c.Log.Format)
 	}
 	c.Detection.validate(errs)
+	c.Import.validate(c, errs)
 	if tc := c.Sources.ThreatCommand; tc != nil && !o.ReadOnly {
 		tc.validate(c, errs)
 	}

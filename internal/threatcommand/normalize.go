@@ -87,18 +87,8 @@ var (
 	pIndicatorName              = ecs.NewPath("threat.indicator.name")
 	pIndicatorProvider          = ecs.NewPath("threat.indicator.provider")
 	pIndicatorType              = ecs.NewPath("threat.indicator.type")
+	pIndicatorURL               = ecs.NewURLPaths("threat.indicator.url")
 	pIndicatorURLDomain         = ecs.NewPath("threat.indicator.url.domain")
-	pIndicatorURLExtension      = ecs.NewPath("threat.indicator.url.extension")
-	pIndicatorURLFragment       = ecs.NewPath("threat.indicator.url.fragment")
-	pIndicatorURLFull           = ecs.NewPath("threat.indicator.url.full")
-	pIndicatorURLOriginal       = ecs.NewPath("threat.indicator.url.original")
-	pIndicatorURLPassword       = ecs.NewPath("threat.indicator.url.password")
-	pIndicatorURLPath           = ecs.NewPath("threat.indicator.url.path")
-	pIndicatorURLPort           = ecs.NewPath("threat.indicator.url.port")
-	pIndicatorURLQuery          = ecs.NewPath("threat.indicator.url.query")
-	pIndicatorURLScheme         = ecs.NewPath("threat.indicator.url.scheme")
-	pIndicatorURLUserInfo       = ecs.NewPath("threat.indicator.url.user_info")
-	pIndicatorURLUsername       = ecs.NewPath("threat.indicator.url.username")
 
 	// Alerts.
 	pTCAlertAssignees                = ecs.NewPath("rapid7.tc.alert.assignees")
@@ -946,21 +936,7 @@ func (n *Normalizer) IOC(raw []byte) vigil.Document {
 	d.At(pIndicatorProvider).Strs(n.strs)
 	d.At(pIndicatorType).Str(iv.indicatorType)
 	if iv.isURL {
-		u := &iv.url
-		d.At(pIndicatorURLDomain).Str(u.Domain)
-		d.At(pIndicatorURLExtension).Str(u.Extension)
-		d.At(pIndicatorURLFragment).Str(u.Fragment)
-		d.At(pIndicatorURLFull).Str(u.Original)
-		d.At(pIndicatorURLOriginal).Str(u.Original)
-		d.At(pIndicatorURLPassword).Str(u.Password)
-		d.At(pIndicatorURLPath).Str(u.Path)
-		if u.Port >= 0 {
-			d.At(pIndicatorURLPort).Int(int64(u.Port))
-		}
-		d.At(pIndicatorURLQuery).Str(u.Query)
-		d.At(pIndicatorURLScheme).Str(u.Scheme)
-		d.At(pIndicatorURLUserInfo).Str(u.UserInfo)
-		d.At(pIndicatorURLUsername).Str(u.Username)
+		d.PutURL(pIndicatorURL, &iv.url)
 	} else {
 		d.At(pIndicatorURLDomain).Str(iv.domain)
 	}

@@ -29,6 +29,7 @@ type Config struct {
 	Retention Duration `yaml:"retention"`
 	Log       Log      `yaml:"log"`
 	Sources   Sources  `yaml:"sources"`
+	Feeds     Feeds    `yaml:"feeds"`
 
 	// Warnings are problems that did not stop the load (values that fell
 	// back to a default or were capped). The caller logs them.
@@ -179,6 +180,7 @@ func Parse(r io.Reader, getenv func(string) string, opts ...Options) (Config, er
 	if root.Kind != 0 { // an empty file keeps every default
 		d.decode(&root, reflect.ValueOf(&cfg).Elem(), "")
 	}
+	cfg.applyMISPDefaults(&root)
 	errs := d.errs
 	cfg.validate(&errs, o)
 	if len(errs) > 0 {
@@ -239,6 +241,9 @@ func (c *Config) validate(errs *[]string, o Options) {
 	}
 	if tcn := c.Sources.ThreatConnect; tcn != nil && !o.ReadOnly {
 		tcn.validate(c, errs)
+	}
+	if m := c.Feeds.MISP; m != nil {
+		m.validate(errs, c, o)
 	}
 }
 

@@ -20,7 +20,7 @@ type scalarDecoder interface {
 // known, every scalar must parse, and each error names the full key path.
 type decoder struct {
 	getenv func(string) string
-	// lenientEnv lets ${NAME} references under sources be unset.
+	// lenientEnv lets ${NAME} references under sources and feeds be unset.
 	lenientEnv bool
 	errs       []string
 }
@@ -194,7 +194,7 @@ func (d *decoder) scalar(n *yaml.Node, path string) (string, bool) {
 		return "", false
 	}
 	s, err := expandEnv(n.Value, d.getenv)
-	if err != nil && d.lenientEnv && strings.HasPrefix(path, "sources.") {
+	if err != nil && d.lenientEnv && (strings.HasPrefix(path, "sources.") || strings.HasPrefix(path, "feeds.")) {
 		return "", true
 	}
 	if err != nil {

@@ -25,6 +25,9 @@ Commands:
   check [SOURCE]         verify the credentials and print what the account can use
   get VIEW [flags]       print a live view: indicators, alerts or vulnerabilities
                          (--dataset D, -o table|ndjson, --limit N)
+  get devices [-o F]     print the MISP devices: status, last pull, warning
+  device add|list|remove manage the MISP devices that pull IOC groups
+                         (device add NAME --groups G1,G2 [--limit N])
   serve                  pull each dataset on its interval and serve the HTTP API
                          until SIGINT or SIGTERM
   status                 print what the store holds, per dataset
@@ -117,6 +120,7 @@ func run(ctx context.Context, stop <-chan struct{}, args []string, getenv func(s
 		"status": cmdStatus,
 		"prune":  cmdPrune,
 		"demo":   cmdDemo,
+		"device": cmdDevice,
 		"version": func(context.Context, *env, []string) error {
 			fmt.Fprintf(stdout, "vigil %s\n", vigil.Version)
 			return nil

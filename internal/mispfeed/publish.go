@@ -225,16 +225,26 @@ func (s *Service) scan(ctx context.Context, g *config.MISPGroup, prev []uint64, 
 		}
 		return nil
 	}
+	// One scan per dataset: the store filters on one type only, and a
+	// scan per type would read the dataset once for each.
 	types := publishedTypes(g.Types)
+	filter := ""
+	if len(types) == 1 {
+		filter = types[0]
+	}
 	datasets := g.Datasets
 	if len(datasets) == 0 {
 		datasets = []string{""}
 	}
 	for _, ds := range datasets {
-		for _, t := range types {
-			if err := s.Live.Live(ctx, vigil.LiveFilter{View: vigil.ViewIndicators, Dataset: ds, Type: t}, fn); err != nil {
-				return nil, nil, fmt.Errorf("misp: read the live indicators of group %q: %w", g.Name, err)
+		err := s.Live.Live(ctx, vigil.LiveFilter{View: vigil.ViewIndicators, Dataset: ds, Type: filter}, func(d vigil.Document) error {
+			if !slices.Contains(types, d.Type) {
+				return nil
 			}
+			return fn(d)
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("misp: read the live indicators of group %q: %w", g.Name, err)
 		}
 	}
 	if firstErr != nil {

@@ -114,26 +114,11 @@ func deviceAdd(ctx context.Context, e *env, args []string) error {
 	if *limit < 0 {
 		return usageError("--limit %d is not allowed: it must be positive", *limit)
 	}
-	a, err := loadConfigForReading(e)
-	if err != nil {
+	var nd mispfeed.NewDevice
+	err := changeDevices(ctx, e, func(svc *mispfeed.Service) (err error) {
+		nd, err = svc.AddDevice(ctx, name, strings.Split(*groups, ","), *limit)
 		return err
-	}
-	if _, err := a.mispService(nil); err != nil {
-		return err
-	}
-	st, err := a.openFeedState(ctx)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	defer a.close()
-	svc, _ := a.mispService(st)
-	if a.store != nil { // the writer: the configured devices first, for their names
-		if err := svc.Sync(ctx); err != nil {
-			return err
-		}
-	}
-	nd, err := svc.AddDevice(ctx, name, strings.Split(*groups, ","), *limit)
+	})
 	if err != nil {
 		return err
 	}
@@ -148,6 +133,18 @@ The key is shown only now; vigil keeps only its hash.
 }
 
 func deviceRemove(ctx context.Context, e *env, name string) error {
+	if err := changeDevices(ctx, e, func(svc *mispfeed.Service) error { return svc.RemoveDevice(ctx, name) }); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "removed device %q\n", name)
+	return nil
+}
+
+// changeDevices calls change with the MISP feed service on the store
+// opened for a change (openFeedState). When no writer runs, the configured
+// devices are synced first, so that a runtime device cannot take a
+// configured one's name.
+func changeDevices(ctx context.Context, e *env, change func(*mispfeed.Service) error) error {
 	a, err := loadConfigForReading(e)
 	if err != nil {
 		return err
@@ -162,11 +159,12 @@ func deviceRemove(ctx context.Context, e *env, name string) error {
 	defer st.Close()
 	defer a.close()
 	svc, _ := a.mispService(st)
-	if err := svc.RemoveDevice(ctx, name); err != nil {
-		return err
+	if a.store != nil {
+		if err := svc.Sync(ctx); err != nil {
+			return err
+		}
 	}
-	fmt.Fprintf(e.stdout, "removed device %q\n", name)
-	return nil
+	return change(svc)
 }
 
 // deviceStatuses reads the devices and their status from the store.

@@ -355,12 +355,7 @@ func enrich(v *fastjson.Value) enrichment {
 	if e.LastSeen.Before(e.FirstSeen) {
 		e.FirstSeen, e.LastSeen = e.LastSeen, e.FirstSeen
 	}
-	e.Severity = first(v, pathSeverityTC)
-	if e.Severity == "" {
-		if r, err := strconv.ParseFloat(first(v, pathRatingTCN), 64); err == nil {
-			e.Severity = ratingSeverity(r)
-		}
-	}
+	e.Severity = severity(v)
 	e.ThreatLevel = threatLevel(e.Severity)
 	e.TLP = first(ind, []string{"marking", "tlp"})
 	e.Confidence = first(ind, []string{"confidence"})
@@ -394,6 +389,18 @@ func enrich(v *fastjson.Value) enrichment {
 		}
 	}
 	return e
+}
+
+// severity is the source's severity of an indicator: Threat Command's, or
+// ThreatConnect's threat rating.
+func severity(v *fastjson.Value) string {
+	if s := first(v, pathSeverityTC); s != "" {
+		return s
+	}
+	if r, err := strconv.ParseFloat(first(v, pathRatingTCN), 64); err == nil {
+		return ratingSeverity(r)
+	}
+	return ""
 }
 
 func parseTime(s string) time.Time {

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/valyala/fastjson"
 
@@ -122,31 +123,15 @@ func (s *Service) Pull(ctx context.Context, dev Device, group string) (PullStats
 		return st, err
 	}
 	st.FirstPull = !pulled
-	seen, fresh, err := s.scan(ctx, &g, prev, pulled, &st)
-	if err != nil {
-		return st, err
-	}
-	st.Live, st.New = len(seen), len(fresh)
-
 	day := dayOf(now)
 	today, _, err := s.Store.DayEvent(ctx, dev.ID, group, day)
 	if err != nil {
 		return st, err
 	}
 	room := max(dev.Limit-today.Attributes, 0)
-	// The most severe, then the most recently updated, first.
-	slices.SortFunc(fresh, func(a, b *candidate) int {
-		if c := cmp.Compare(a.ThreatLevel, b.ThreatLevel); c != 0 {
-			return c
-		}
-		if c := b.Timestamp.Compare(a.Timestamp); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.Type+"|"+a.Value, b.Type+"|"+b.Value)
-	})
-	if len(fresh) > room {
-		st.Dropped = len(fresh) - room
-		fresh = fresh[:room]
+	seen, fresh, err := s.scan(ctx, &g, prev, pulled, room, &st)
+	if err != nil {
+		return st, err
 	}
 	st.Added = len(fresh)
 	rec := PullRecord{Device: dev.ID, Group: group, At: now, Seen: seen, Limit: dev.Limit,
@@ -178,29 +163,40 @@ func (s *Service) Pull(ctx context.Context, dev Device, group string) (PullStats
 	return st, nil
 }
 
-// scan reads the group's live indicators: seen is the hash set of all of
-// them, fresh those not in prev (all of them before the first pull), with
-// their enrichment, one per MISP value.
-func (s *Service) scan(ctx context.Context, g *config.MISPGroup, prev []uint64, pulled bool, st *PullStats) (seen []uint64, fresh []*candidate, err error) {
-	byKey := map[string]*candidate{}
-	var p fastjson.Parser
+// rank is what the limit chooses new IOCs by: the most severe, then the
+// most recently updated, first.
+type rank struct {
+	h     uint64
+	level int
+	ts    time.Time
+}
+
+func (a *rank) compare(b *rank) int {
+	if c := cmp.Compare(a.level, b.level); c != 0 {
+		return c
+	}
+	if c := b.ts.Compare(a.ts); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.h, b.h)
+}
+
+// scan reads the group's live indicators. seen is the hash set of all of
+// them; fresh are those not in prev (all of them before the first pull),
+// the best room of them, with their enrichment, one per MISP value, best
+// first. It reads the group twice when some IOCs are new: first to rank
+// them, holding 40 bytes or so per new IOC, then to enrich the chosen ones
+// only, so that the first pull of a group of millions holds no more than
+// the limit's worth of enrichment.
+func (s *Service) scan(ctx context.Context, g *config.MISPGroup, prev []uint64, pulled bool, room int, st *PullStats) (seen []uint64, fresh []*candidate, err error) {
+	ranks := map[uint64]*rank{}
 	var firstErr error
-	fn := func(d vigil.Document) error {
-		v, err := p.ParseBytes(d.Source)
-		if err != nil {
+	err = s.each(ctx, g, func(d *vigil.Document, v *fastjson.Value, vals []value, verr error) {
+		if verr != nil {
 			st.Invalid++
-			firstErr = cmp.Or(firstErr, fmt.Errorf("%s %q: not JSON: %w", d.Dataset, d.Key, err))
-			return nil
+			firstErr = cmp.Or(firstErr, fmt.Errorf("%s %q: %w", d.Dataset, d.Key, verr))
 		}
-		if !selects(g, d.Dataset, v) {
-			return nil
-		}
-		vals, err := values(v, d.Key)
-		if err != nil {
-			st.Invalid++
-			firstErr = cmp.Or(firstErr, fmt.Errorf("%s %q: %w", d.Dataset, d.Key, err))
-		}
-		var e *enrichment
+		level := 0
 		for _, val := range vals {
 			h := iocHash(val.Type, val.Value)
 			seen = append(seen, h)
@@ -209,22 +205,77 @@ func (s *Service) scan(ctx context.Context, g *config.MISPGroup, prev []uint64, 
 					continue
 				}
 			}
+			if level == 0 {
+				level = threatLevel(severity(v))
+			}
+			if r, ok := ranks[h]; ok {
+				r.level = min(r.level, level)
+				if d.Timestamp.After(r.ts) {
+					r.ts = d.Timestamp
+				}
+				continue
+			}
+			ranks[h] = &rank{h: h, level: level, ts: d.Timestamp}
+		}
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if firstErr != nil {
+		s.log().Warn("misp: indicators left out of the feed", "group", g.Name, "count", st.Invalid, "first", firstErr.Error())
+	}
+	slices.Sort(seen)
+	seen = slices.Compact(seen)
+	st.Live, st.New = len(seen), len(ranks)
+	if len(ranks) == 0 || room == 0 {
+		st.Dropped = len(ranks)
+		return seen, nil, nil
+	}
+	chosen := make([]*rank, 0, len(ranks))
+	for _, r := range ranks {
+		chosen = append(chosen, r)
+	}
+	slices.SortFunc(chosen, (*rank).compare)
+	if len(chosen) > room {
+		st.Dropped = len(chosen) - room
+		chosen = chosen[:room]
+	}
+	order := make(map[uint64]int, len(chosen))
+	for i, r := range chosen {
+		order[r.h] = i
+	}
+	clear(ranks)
+	fresh = make([]*candidate, len(chosen))
+	err = s.each(ctx, g, func(d *vigil.Document, v *fastjson.Value, vals []value, _ error) {
+		var e *enrichment
+		for _, val := range vals {
+			i, ok := order[iocHash(val.Type, val.Value)]
+			if !ok {
+				continue
+			}
 			if e == nil {
 				x := enrich(v)
 				e = &x
 			}
-			key := val.Type + "|" + val.Value
-			if c, ok := byKey[key]; ok {
-				c.merge(e)
+			if fresh[i] != nil {
+				fresh[i].merge(e)
 				continue
 			}
-			c := &candidate{value: val, enrichment: *e}
-			c.enrichment.cloneLists()
-			byKey[key] = c
-			fresh = append(fresh, c)
+			fresh[i] = &candidate{value: val, enrichment: *e}
+			fresh[i].enrichment.cloneLists()
 		}
-		return nil
+	})
+	if err != nil {
+		return nil, nil, err
 	}
+	// An IOC that left the live view between the two reads is not given.
+	return seen, slices.DeleteFunc(fresh, func(c *candidate) bool { return c == nil }), nil
+}
+
+// each calls fn with each live indicator document the group selects, its
+// MISP values, and the error of a value MISP would reject.
+func (s *Service) each(ctx context.Context, g *config.MISPGroup, fn func(d *vigil.Document, v *fastjson.Value, vals []value, err error)) error {
+	var p fastjson.Parser
 	// One scan per dataset: the store filters on one type only, and a
 	// scan per type would read the dataset once for each.
 	types := publishedTypes(g.Types)
@@ -241,17 +292,23 @@ func (s *Service) scan(ctx context.Context, g *config.MISPGroup, prev []uint64, 
 			if !slices.Contains(types, d.Type) {
 				return nil
 			}
-			return fn(d)
+			v, err := p.ParseBytes(d.Source)
+			if err != nil {
+				fn(&d, nil, nil, fmt.Errorf("not JSON: %w", err))
+				return nil
+			}
+			if !selects(g, d.Dataset, v) {
+				return nil
+			}
+			vals, err := values(v, d.Key)
+			fn(&d, v, vals, err)
+			return nil
 		})
 		if err != nil {
-			return nil, nil, fmt.Errorf("misp: read the live indicators of group %q: %w", g.Name, err)
+			return fmt.Errorf("misp: read the live indicators of group %q: %w", g.Name, err)
 		}
 	}
-	if firstErr != nil {
-		s.log().Warn("misp: indicators left out of the feed", "group", g.Name, "count", st.Invalid, "first", firstErr.Error())
-	}
-	slices.Sort(seen)
-	return slices.Compact(seen), fresh, nil
+	return nil
 }
 
 // cloneLists gives e lists of its own, so that merging into it leaves the

@@ -18,16 +18,19 @@ import (
 
 // cmdGet prints a live view as a table or as NDJSON ECS documents.
 func cmdGet(ctx context.Context, e *env, args []string) error {
-	const use = "usage: vigil get indicators|alerts|vulnerabilities [--dataset D] [-o table|ndjson] [--limit N]\n       vigil get detections [--rule ID] [-o table|ndjson] [--limit N]"
+	const use = "usage: vigil get indicators|alerts|vulnerabilities [--dataset D] [-o table|ndjson] [--limit N]\n       vigil get detections [--rule ID] [-o table|ndjson] [--limit N]\n       vigil get devices [-o table|ndjson]"
 	if len(args) == 0 {
 		return usageError(use)
 	}
-	if args[0] == "detections" {
+	switch args[0] {
+	case "detections":
 		return cmdGetDetections(ctx, e, args[1:])
+	case "devices":
+		return cmdGetDevices(ctx, e, args[1:])
 	}
 	view, ok := vigil.ParseView(args[0])
 	if !ok {
-		return usageError("unknown view %q (allowed: indicators, alerts, vulnerabilities, detections)\n%s", args[0], use)
+		return usageError("unknown view %q (allowed: indicators, alerts, vulnerabilities, detections, devices)\n%s", args[0], use)
 	}
 	fs := flag.NewFlagSet("get", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)

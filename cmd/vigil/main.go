@@ -32,6 +32,9 @@ Commands:
   match [--no-actions] [FILE...]
                          match NDJSON events (stdin when no FILE; gzip accepted)
                          against the live indicators: alerts to stdout, counts to stderr
+  get devices [-o F]     print the MISP devices: status, last pull, warning
+  device add|list|remove manage the MISP devices that pull IOC groups
+                         (device add NAME --groups G1,G2 [--limit N])
   serve                  pull each dataset on its interval and serve the HTTP API
                          until SIGINT or SIGTERM
   status                 print what the store holds, per dataset
@@ -127,6 +130,7 @@ func run(ctx context.Context, stop <-chan struct{}, args []string, getenv func(s
 		"prune":  cmdPrune,
 		"import": cmdImport,
 		"demo":   cmdDemo,
+		"device": cmdDevice,
 		"version": func(context.Context, *env, []string) error {
 			fmt.Fprintf(stdout, "vigil %s\n", vigil.Version)
 			return nil

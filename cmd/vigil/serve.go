@@ -42,12 +42,27 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	feeds, err := a.serveMISP(ctx)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", a.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s (the listen setting): %w", a.cfg.Listen, err)
 	}
+	handler := (&api.Server{Scheduler: sched}).Handler()
+	if feeds != nil {
+		if deliverer != nil {
+			feeds.Outbox, feeds.Connectors = a.store, a.cfg.WarningActions()
+		}
+		handler = feeds.Wrap(handler)
+		checks, stopChecks := context.WithCancel(ctx)
+		checksDone := make(chan struct{})
+		go func() { feeds.RunChecks(checks, mispCheckEvery); close(checksDone) }()
+		defer func() { stopChecks(); <-checksDone }()
+	}
 	srv := &http.Server{
-		Handler:           (&api.Server{Scheduler: sched}).Handler(),
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	a.log.Info("serving", "listen", ln.Addr().String(), "data_dir", a.cfg.DataDir, "version", vigil.Version)

@@ -34,6 +34,7 @@ type Config struct {
 	Outbox     Outbox      `yaml:"outbox"`
 	Detection  Detection   `yaml:"detection"`
 	Import     Import      `yaml:"import"`
+	Feeds      Feeds       `yaml:"feeds"`
 
 	// Warnings are problems that did not stop the load (values that fell
 	// back to a default or were capped). The caller logs them.
@@ -187,6 +188,7 @@ func Parse(r io.Reader, getenv func(string) string, opts ...Options) (Config, er
 	if root.Kind != 0 { // an empty file keeps every default
 		d.decode(&root, reflect.ValueOf(&cfg).Elem(), "")
 	}
+	cfg.applyMISPDefaults(&root)
 	errs := d.errs
 	cfg.validate(&errs, o)
 	if len(errs) > 0 {
@@ -252,6 +254,10 @@ func (c *Config) validate(errs *[]string, o Options) {
 	}
 	if !o.ReadOnly {
 		c.validateConnectors(errs)
+	}
+	c.checkConnectorRefs(errs)
+	if m := c.Feeds.MISP; m != nil {
+		m.validate(errs, c, o)
 	}
 }
 

@@ -287,3 +287,40 @@ func isIPv6(s string) bool {
 	ip := net.ParseIP(s)
 	return ip != nil && ip.To4() == nil
 }
+
+// checkConnectorRefs checks that every connector name that detection and
+// the MISP feeds send to is a configured connector.
+func (c *Config) checkConnectorRefs(errs *[]string) {
+	names := make([]string, 0, len(c.Connectors))
+	for _, cn := range c.Connectors {
+		names = append(names, cn.Name)
+	}
+	configured := "none is configured: add a connectors[] entry"
+	if len(names) > 0 {
+		configured = "configured: " + strings.Join(names, ", ")
+	}
+	check := func(path string, refs []string) {
+		for i, r := range refs {
+			if r != "" && !slices.Contains(names, r) {
+				*errs = append(*errs, fmt.Sprintf("%s[%d]: no connector is named %q (%s)", path, i, r, configured))
+			}
+		}
+	}
+	check("detection.actions", c.Detection.Actions)
+	for _, id := range DetectionRuleIDs {
+		r, _ := c.Detection.Rules.Rule(id)
+		check("detection.rules."+id+".actions", r.Actions)
+	}
+	if m := c.Feeds.MISP; m != nil {
+		check("feeds.misp.actions", m.Actions)
+	}
+}
+
+// WarningActions returns the connectors that the MISP devices' warnings go
+// to: feeds.misp.actions, else detection.actions.
+func (c *Config) WarningActions() []string {
+	if m := c.Feeds.MISP; m != nil && len(m.Actions) > 0 {
+		return m.Actions
+	}
+	return c.Detection.Actions
+}

@@ -235,3 +235,32 @@ func TestConnectorsReadOnly(t *testing.T) {
 		t.Fatalf("read-only load of an unknown key: %v", err)
 	}
 }
+
+// TestConnectorRefs: every connector name that detection and the MISP feeds
+// send to must be configured.
+func TestConnectorRefs(t *testing.T) {
+	const hook = "connectors:\n  - name: hook\n    type: webhook\n    url: https://hooks.example.org/x\n"
+	cases := []struct {
+		name, yaml, want string
+	}{
+		{"detection", hook + "detection:\n  actions: [hook, pager]\n", `detection.actions[1]: no connector is named "pager" (configured: hook)`},
+		{"rule", hook + "detection:\n  rules:\n    ip:\n      actions: [mail]\n", `detection.rules.ip.actions[0]: no connector is named "mail" (configured: hook)`},
+		{"none configured", "detection:\n  actions: [hook]\n", `detection.actions[0]: no connector is named "hook" (none is configured: add a connectors[] entry)`},
+		{"feeds", hook + "feeds:\n  misp:\n    actions: [admin-mail]\n", `feeds.misp.actions[0]: no connector is named "admin-mail" (configured: hook)`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := config.Parse(strings.NewReader(tc.yaml), func(string) string { return "" })
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+	cfg, err := config.Parse(strings.NewReader(hook+"detection:\n  actions: [hook]\n"), func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.WarningActions(); len(got) != 1 || got[0] != "hook" {
+		t.Fatalf("WarningActions = %v, want detection.actions", got)
+	}
+}

@@ -40,7 +40,11 @@ func TestDetectionDefaults(t *testing.T) {
 }
 
 func TestDetectionEveryKey(t *testing.T) {
-	yaml := `detection:
+	yaml := `connectors:
+  - {name: soc-webhook, type: webhook, url: "https://hooks.example.org/a"}
+  - {name: mail, type: webhook, url: "https://hooks.example.org/b"}
+  - {name: pager, type: webhook, url: "https://hooks.example.org/c"}
+detection:
   actions: [soc-webhook, mail]
   suppression_window: 30m
   rules:

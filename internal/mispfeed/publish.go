@@ -1,0 +1,505 @@
+package mispfeed
+
+import (
+	"bufio"
+	"cmp"
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/valyala/fastjson"
+
+	"github.com/vigil-ti/vigil"
+	"github.com/vigil-ti/vigil/internal/config"
+)
+
+// LiveReader reads the live views (vigil.Store has it).
+type LiveReader interface {
+	Live(ctx context.Context, f vigil.LiveFilter, fn func(vigil.Document) error) error
+}
+
+// Service publishes the configured IOC groups as MISP feeds: it keeps the
+// devices, answers their pulls, and warns of silent devices.
+type Service struct {
+	Store  Store
+	Live   LiveReader
+	Config *config.MISPFeeds
+	Clock  vigil.Clock
+	Logger *slog.Logger
+	// Outbox queues the "no pull for 48 hours" warnings to Connectors,
+	// one delivery per connector; nil only logs them.
+	Outbox     vigil.Outbox
+	Connectors []string
+	// Rand is the source of runtime device credentials; crypto/rand when nil.
+	Rand io.Reader
+
+	locks sync.Map // "device id|group" → *sync.Mutex: one pull at a time
+}
+
+func (s *Service) clock() vigil.Clock {
+	if s.Clock == nil {
+		return vigil.SystemClock{}
+	}
+	return s.Clock
+}
+
+func (s *Service) log() *slog.Logger {
+	if s.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Logger
+}
+
+// org is the creator organisation of the events.
+func (s *Service) org() Org {
+	o := Org{Name: s.Config.Org.Name, UUID: strings.ToLower(s.Config.Org.UUID)}
+	if o.Name == "" {
+		o.Name = config.DefaultMISPOrgName
+	}
+	if o.UUID == "" {
+		o.UUID = OrgUUID(o.Name)
+	}
+	return o
+}
+
+// iocHash identifies an IOC in a device's seen set.
+func iocHash(typ, value string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(typ))
+	h.Write([]byte{'|'})
+	h.Write([]byte(value))
+	return h.Sum64()
+}
+
+// candidate is an IOC of a group that the device has not been given.
+type candidate struct {
+	value
+	enrichment
+}
+
+// PullStats sums up one pull.
+type PullStats struct {
+	Group     string
+	Live      int // IOCs of the group now (MISP values)
+	New       int // IOCs new since the device's previous pull
+	Added     int // IOCs added to the day's event (New less those past the limit)
+	Dropped   int // new IOCs left out because the day's event reached the limit
+	Invalid   int // indicator documents with a value MISP rejects
+	FirstPull bool
+}
+
+// Pull is a device's pull of a group, made when it asks for the group's
+// manifest.json: the IOCs of the group that are new since the device's
+// previous pull (all of them, up to the device's limit, the first time)
+// are appended to the device's event of the group for the current UTC day,
+// and the group's IOC set is remembered for the next pull, with the time,
+// all in one transaction. The IOCs stay in that event whatever happens
+// next, so a device that dies before it downloads the events gets them
+// from the same manifest entry at its next pull.
+func (s *Service) Pull(ctx context.Context, dev Device, group string) (PullStats, error) {
+	st := PullStats{Group: group}
+	g, ok := s.Config.Group(group)
+	if !ok {
+		return st, fmt.Errorf("misp: no group %q is configured", group)
+	}
+	mu, _ := s.locks.LoadOrStore(strconv.FormatInt(dev.ID, 10)+"|"+group, &sync.Mutex{})
+	mu.(*sync.Mutex).Lock()
+	defer mu.(*sync.Mutex).Unlock()
+
+	now := s.clock().Now().UTC()
+	prev, pulled, err := s.Store.GroupSeen(ctx, dev.ID, group)
+	if err != nil {
+		return st, err
+	}
+	st.FirstPull = !pulled
+	day := dayOf(now)
+	today, _, err := s.Store.DayEvent(ctx, dev.ID, group, day)
+	if err != nil {
+		return st, err
+	}
+	room := max(dev.Limit-today.Attributes, 0)
+	seen, fresh, err := s.scan(ctx, &g, prev, pulled, room, &st)
+	if err != nil {
+		return st, err
+	}
+	st.Added = len(fresh)
+	rec := PullRecord{Device: dev.ID, Group: group, At: now, Seen: seen, Limit: dev.Limit,
+		Event: EventMeta{UUID: EventUUID(dev.Name, group, day), Day: day, ThreatLevel: threatUndefined}}
+	if len(fresh) > 0 {
+		if err := s.addAlerts(ctx, fresh); err != nil {
+			return st, err
+		}
+		rec.Attributes = make([]StoredAttribute, len(fresh))
+		for i, c := range fresh {
+			body, err := json.Marshal(c.attribute(rec.Event.UUID, now.Unix()))
+			if err != nil {
+				return st, fmt.Errorf("misp: encode attribute: %w", err)
+			}
+			rec.Attributes[i] = StoredAttribute{Type: c.Type, Value: c.Value, Body: body}
+			rec.Event.ThreatLevel = min(rec.Event.ThreatLevel, c.ThreatLevel)
+			rec.Event.TLP = max(rec.Event.TLP, tlpRank(c.TLP))
+		}
+	}
+	if err := s.Store.RecordPull(ctx, rec); err != nil {
+		return st, err
+	}
+	level := slog.LevelDebug
+	if st.Added > 0 || st.Dropped > 0 || st.FirstPull {
+		level = slog.LevelInfo
+	}
+	s.log().Log(ctx, level, "misp pull", "device", dev.Name, "group", group, "first", st.FirstPull,
+		"live", st.Live, "new", st.New, "added", st.Added, "dropped_over_limit", st.Dropped, "invalid", st.Invalid)
+	return st, nil
+}
+
+// rank is what the limit chooses new IOCs by: the most severe, then the
+// most recently updated, first.
+type rank struct {
+	h     uint64
+	level int
+	ts    time.Time
+}
+
+func (a *rank) compare(b *rank) int {
+	if c := cmp.Compare(a.level, b.level); c != 0 {
+		return c
+	}
+	if c := b.ts.Compare(a.ts); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.h, b.h)
+}
+
+// scan reads the group's live indicators. seen is the hash set of all of
+// them; fresh are those not in prev (all of them before the first pull),
+// the best room of them, with their enrichment, one per MISP value, best
+// first. It reads the group twice when some IOCs are new: first to rank
+// them, holding 40 bytes or so per new IOC, then to enrich the chosen ones
+// only, so that the first pull of a group of millions holds no more than
+// the limit's worth of enrichment.
+func (s *Service) scan(ctx context.Context, g *config.MISPGroup, prev []uint64, pulled bool, room int, st *PullStats) (seen []uint64, fresh []*candidate, err error) {
+	ranks := map[uint64]*rank{}
+	var firstErr error
+	err = s.each(ctx, g, func(d *vigil.Document, v *fastjson.Value, vals []value, verr error) {
+		if verr != nil {
+			st.Invalid++
+			firstErr = cmp.Or(firstErr, fmt.Errorf("%s %q: %w", d.Dataset, d.Key, verr))
+		}
+		level := 0
+		for _, val := range vals {
+			h := iocHash(val.Type, val.Value)
+			seen = append(seen, h)
+			if pulled {
+				if _, found := slices.BinarySearch(prev, h); found {
+					continue
+				}
+			}
+			if level == 0 {
+				level = threatLevel(severity(v))
+			}
+			if r, ok := ranks[h]; ok {
+				r.level = min(r.level, level)
+				if d.Timestamp.After(r.ts) {
+					r.ts = d.Timestamp
+				}
+				continue
+			}
+			ranks[h] = &rank{h: h, level: level, ts: d.Timestamp}
+		}
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if firstErr != nil {
+		s.log().Warn("misp: indicators left out of the feed", "group", g.Name, "count", st.Invalid, "first", firstErr.Error())
+	}
+	slices.Sort(seen)
+	seen = slices.Compact(seen)
+	st.Live, st.New = len(seen), len(ranks)
+	if len(ranks) == 0 || room == 0 {
+		st.Dropped = len(ranks)
+		return seen, nil, nil
+	}
+	chosen := make([]*rank, 0, len(ranks))
+	for _, r := range ranks {
+		chosen = append(chosen, r)
+	}
+	slices.SortFunc(chosen, (*rank).compare)
+	if len(chosen) > room {
+		st.Dropped = len(chosen) - room
+		chosen = chosen[:room]
+	}
+	order := make(map[uint64]int, len(chosen))
+	for i, r := range chosen {
+		order[r.h] = i
+	}
+	clear(ranks)
+	fresh = make([]*candidate, len(chosen))
+	err = s.each(ctx, g, func(d *vigil.Document, v *fastjson.Value, vals []value, _ error) {
+		var e *enrichment
+		for _, val := range vals {
+			i, ok := order[iocHash(val.Type, val.Value)]
+			if !ok {
+				continue
+			}
+			if e == nil {
+				x := enrich(v)
+				e = &x
+			}
+			if fresh[i] != nil {
+				fresh[i].merge(e)
+				continue
+			}
+			fresh[i] = &candidate{value: val, enrichment: *e}
+			fresh[i].enrichment.cloneLists()
+		}
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	// An IOC that left the live view between the two reads is not given.
+	return seen, slices.DeleteFunc(fresh, func(c *candidate) bool { return c == nil }), nil
+}
+
+// each calls fn with each live indicator document the group selects, its
+// MISP values, and the error of a value MISP would reject.
+func (s *Service) each(ctx context.Context, g *config.MISPGroup, fn func(d *vigil.Document, v *fastjson.Value, vals []value, err error)) error {
+	var p fastjson.Parser
+	// One scan per dataset: the store filters on one type only, and a
+	// scan per type would read the dataset once for each.
+	types := publishedTypes(g.Types)
+	filter := ""
+	if len(types) == 1 {
+		filter = types[0]
+	}
+	datasets := g.Datasets
+	if len(datasets) == 0 {
+		datasets = []string{""}
+	}
+	for _, ds := range datasets {
+		err := s.Live.Live(ctx, vigil.LiveFilter{View: vigil.ViewIndicators, Dataset: ds, Type: filter}, func(d vigil.Document) error {
+			if !slices.Contains(types, d.Type) {
+				return nil
+			}
+			v, err := p.ParseBytes(d.Source)
+			if err != nil {
+				fn(&d, nil, nil, fmt.Errorf("not JSON: %w", err))
+				return nil
+			}
+			if !selects(g, d.Dataset, v) {
+				return nil
+			}
+			vals, err := values(v, d.Key)
+			fn(&d, v, vals, err)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("misp: read the live indicators of group %q: %w", g.Name, err)
+		}
+	}
+	return nil
+}
+
+// cloneLists gives e lists of its own, so that merging into it leaves the
+// document's enrichment it was copied from alone.
+func (e *enrichment) cloneLists() {
+	for _, l := range []*[]string{&e.Sources, &e.Alerts, &e.UserTags, &e.SystemTags, &e.ThreatActors, &e.Malware, &e.Campaigns} {
+		*l = slices.Clone(*l)
+	}
+}
+
+// publishedTypes are the ECS types a group's IOCs are read by: those of
+// its types filter that the feed carries, or all of them.
+func publishedTypes(types []string) []string {
+	if len(types) == 0 {
+		return config.MISPPublishedTypes
+	}
+	var out []string
+	for _, t := range types {
+		if slices.Contains(config.MISPPublishedTypes, t) && !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// addAlerts sets the related alert ids of the candidates: the live alerts
+// that name the IOC's value (rapid7.tc.alert.related_iocs).
+func (s *Service) addAlerts(ctx context.Context, cands []*candidate) error {
+	want := make(map[string][]*candidate, len(cands))
+	for _, c := range cands {
+		k := strings.ToLower(c.Value)
+		want[k] = append(want[k], c)
+	}
+	var p fastjson.Parser
+	err := s.Live.Live(ctx, vigil.LiveFilter{View: vigil.ViewAlerts}, func(d vigil.Document) error {
+		v, err := p.ParseBytes(d.Source)
+		if err != nil {
+			return nil
+		}
+		for _, ioc := range texts(v.Get(pathAlertRelatedIOC...)) {
+			for _, c := range want[strings.ToLower(ioc)] {
+				c.Alerts = appendUnique(c.Alerts, d.Key)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("misp: read the live alerts: %w", err)
+	}
+	return nil
+}
+
+// attribute is the candidate as a MISP attribute of the event.
+func (c *candidate) attribute(event string, now int64) Attribute {
+	a := Attribute{
+		UUID:      AttributeUUID(event, c.Type, c.Value),
+		Type:      c.Type,
+		Category:  category(c.Type),
+		Value:     c.Value,
+		ToIDs:     true,
+		Timestamp: unixString(now),
+		Comment:   c.comment(),
+		Tag:       c.tags(),
+	}
+	if !c.FirstSeen.IsZero() {
+		a.FirstSeen = c.FirstSeen.Format(seenLayout)
+		a.LastSeen = c.LastSeen.Format(seenLayout)
+	}
+	return a
+}
+
+// eventTags are an event's tags: its group, and the most restrictive TLP
+// of its attributes.
+func eventTags(group string, tlp int) []Tag {
+	tags := []Tag{{Name: `vigil:ioc-group="` + tagValue(group) + `"`, Colour: "#0088cc"}}
+	if tlp > 0 && tlp < len(tlpLevels) {
+		tags = append(tags, Tag{Name: "tlp:" + tlpLevels[tlp], Colour: tlpColours[tlpLevels[tlp]]})
+	}
+	return tags
+}
+
+func (s *Service) entry(e EventMeta) ManifestEntry {
+	return ManifestEntry{
+		Info:          e.Group + " - " + e.Day,
+		Orgc:          s.org(),
+		Tag:           eventTags(e.Group, e.TLP),
+		Date:          e.Day,
+		Analysis:      analysisComplete,
+		ThreatLevelID: strconv.Itoa(e.ThreatLevel),
+		Timestamp:     unixString(e.Timestamp),
+	}
+}
+
+// manifestEvents are the events a device's manifest of a group lists.
+func (s *Service) manifestEvents(ctx context.Context, dev Device, group string) ([]EventMeta, error) {
+	events, err := s.Store.Events(ctx, dev.ID, group)
+	if err != nil {
+		return nil, err
+	}
+	return events[:WithinLimit(events, dev.Limit)], nil
+}
+
+// Manifest returns the device's manifest.json of the group: its events,
+// newest first, as many as hold at most the device's limit of IOCs.
+func (s *Service) Manifest(ctx context.Context, dev Device, group string) ([]byte, error) {
+	events, err := s.manifestEvents(ctx, dev, group)
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[string]ManifestEntry, len(events))
+	for _, e := range events {
+		m[e.UUID] = s.entry(e)
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("misp: encode manifest: %w", err)
+	}
+	return b, nil
+}
+
+// ErrNoEvent is returned for an event the device's manifest of the group
+// does not list.
+var ErrNoEvent = errors.New("no such event")
+
+// WriteEvent writes the device's event of the group with that UUID, in the
+// MISP core format: {"Event": {…, "Attribute": […]}}.
+func (s *Service) WriteEvent(ctx context.Context, w io.Writer, dev Device, group, uuid string) error {
+	e, ok, err := s.Store.EventByUUID(ctx, dev.ID, group, strings.ToLower(uuid))
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("misp: event %s of group %q: %w", uuid, group, ErrNoEvent)
+	}
+	en := s.entry(e)
+	head, err := json.Marshal(EventHeader{
+		UUID: e.UUID, Info: en.Info, Date: en.Date, Analysis: en.Analysis, ThreatLevelID: en.ThreatLevelID,
+		Published: true, Timestamp: en.Timestamp, PublishTimestamp: en.Timestamp, Orgc: en.Orgc, Tag: en.Tag,
+	})
+	if err != nil {
+		return fmt.Errorf("misp: encode event: %w", err)
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	bw.WriteString(`{"Event":`)
+	bw.Write(head[:len(head)-1])
+	bw.WriteString(`,"Attribute":[`)
+	n := 0
+	err = s.Store.EventAttributes(ctx, e.ID, func(a StoredAttribute) error {
+		if n > 0 {
+			bw.WriteByte(',')
+		}
+		n++
+		_, err := bw.Write(a.Body)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	bw.WriteString("]}}")
+	return bw.Flush()
+}
+
+// WriteHashes writes the device's hashes.csv of the group: one line
+// "md5 of the value,event UUID" per attribute of the manifest's events.
+func (s *Service) WriteHashes(ctx context.Context, w io.Writer, dev Device, group string) error {
+	events, err := s.manifestEvents(ctx, dev, group)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	line := make([]byte, 0, 80)
+	for _, e := range events {
+		err := s.Store.EventAttributes(ctx, e.ID, func(a StoredAttribute) error {
+			sum := md5.Sum([]byte(a.Value))
+			line = hex.AppendEncode(line[:0], sum[:])
+			line = append(line, ',')
+			line = append(line, e.UUID...)
+			line = append(line, '\n')
+			_, err := bw.Write(line)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
+}
+
+// etag is a strong entity tag of a body.
+func etag(b []byte, suffix string) string {
+	h := fnv.New128a()
+	h.Write(b)
+	return `"` + hex.EncodeToString(h.Sum(nil)) + suffix + `"`
+}

@@ -176,7 +176,14 @@ var tableColumns = map[vigil.View][]column{
 	vigil.ViewIndicators: {
 		colDataset,
 		field("TYPE", "threat", "indicator", "type"),
-		{"NAME", colKey.get},
+		// threat.indicator.name, else the key (an import's key is
+		// TYPE:VALUE; a ThreatConnect indicator's, its id).
+		{"NAME", func(d *vigil.Document, v *fastjson.Value) string {
+			if n := v.GetStringBytes("threat", "indicator", "name"); len(n) > 0 {
+				return cell(string(n), 80)
+			}
+			return cell(d.Key, 80)
+		}},
 		field("CONFIDENCE", "threat", "indicator", "confidence"),
 		field("PROVIDER", "threat", "indicator", "provider"),
 		colUpdated,

@@ -108,7 +108,7 @@ func TestImport(t *testing.T) {
 	}
 	// The table lists them under the dataset, with the configured expiry.
 	code, out, _ = runIn(t, nil, "--config", cfg, "get", "indicators", "--type", "domain-name")
-	if code != 0 || !strings.Contains(out, "vigil.import  domain-name  domain-name:evil.example.com") {
+	if code != 0 || !strings.Contains(out, "vigil.import  domain-name  evil.example.com ") {
 		t.Errorf("get indicators --type domain-name: %d\n%s", code, out)
 	}
 

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -67,9 +68,33 @@ func main() {
 		}
 		cancel()
 	}()
+	stopProfile := startProfile(os.Getenv("VIGIL_CPUPROFILE"))
 	code := run(ctx, stop, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stopProfile()
 	cancel()
 	os.Exit(code)
+}
+
+// startProfile writes a CPU profile of the run to path, when set (for the
+// benchmarks under bench/: VIGIL_CPUPROFILE=cpu.out vigil match ...).
+func startProfile(path string) (stop func()) {
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "VIGIL_CPUPROFILE: %v\n", err)
+		return func() {}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		fmt.Fprintf(os.Stderr, "VIGIL_CPUPROFILE: %v\n", err)
+		f.Close()
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
 }
 
 // env is what a command runs with; tests build their own.

@@ -132,13 +132,16 @@ const liveDocMmap = 64 << 30
 func (db *DB) LiveDocument(ctx context.Context, view vigil.View, dataset, key string) (vigil.Document, bool, error) {
 	d := vigil.Document{View: view, Dataset: dataset, Key: key}
 	var ts, exp, seg, off, n int64
-	var blocks []byte
+	var start sql.NullInt64
+	var data []byte
 	// A writer reads through its own connection, with the file mapped
 	// into memory and the statement prepared once: a point read then
 	// touches a few pages of the mapping instead of copying whole 64 KiB
-	// database pages through the page cache.
-	const q = `SELECT l.ts, l.expires_at, l.seg, l.off, l.len, s.blocks
-FROM live_datasets ds JOIN live l ON l.ds = ds.id JOIN raw_segments s ON s.id = l.seg
+	// database pages through the page cache. The block that holds the
+	// document is the segment's last one starting at or before it.
+	const q = `SELECT l.ts, l.expires_at, l.seg, l.off, l.len, b.start, b.data
+FROM live_datasets ds JOIN live l ON l.ds = ds.id
+LEFT JOIN raw_blocks b ON b.seg = l.seg AND b.start = (SELECT MAX(start) FROM raw_blocks WHERE seg = l.seg AND start <= l.off)
 WHERE ds.view = ? AND ds.dataset = ? AND l.key = ?`
 	var conn queryer = db.ro
 	if db.rw != nil {
@@ -154,10 +157,18 @@ WHERE ds.view = ? AND ds.dataset = ? AND l.key = ?`
 	} else {
 		row = conn.QueryRowContext(ctx, q, string(view), dataset, key)
 	}
-	err := row.Scan(&ts, &exp, &seg, &off, &n, &blocks)
+	err := row.Scan(&ts, &exp, &seg, &off, &n, &start, &data)
 	switch {
 	case err == nil:
-		if d.Source, err = segmentDoc(ctx, conn, seg, blocks, int(off), int(n)); err != nil {
+		if start.Valid {
+			d.Source, err = blockDoc(seg, start.Int64, data, off, n)
+		} else {
+			d.Source, err = legacyDoc(ctx, conn, seg, off, n)
+		}
+		if err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				break // the segment is pruned: the row is a tombstone
+			}
 			return d, false, err
 		}
 		d.Timestamp = time.UnixMilli(ts).UTC()

@@ -13,10 +13,10 @@ DROP INDEX live_expires_day;
 -- blocks NULL: the first schema's segment, its NDJSON in body as one block.
 ALTER TABLE raw_segments ADD COLUMN blocks BLOB;
 CREATE TABLE raw_blocks (
-    seg  INTEGER NOT NULL, -- raw_segments.id
-    n    INTEGER NOT NULL, -- the block's number in the segment
-    data BLOB    NOT NULL, -- s2-encoded NDJSON
-    PRIMARY KEY (seg, n)
+    seg   INTEGER NOT NULL, -- raw_segments.id
+    start INTEGER NOT NULL, -- where the block starts in the segment's NDJSON
+    data  BLOB    NOT NULL, -- s2-encoded NDJSON
+    PRIMARY KEY (seg, start)
 ) WITHOUT ROWID;
 
 ALTER TABLE live RENAME TO live_v1;

@@ -136,10 +136,11 @@ type LiveFilter struct {
 type PruneStats struct {
 	RawSegments int64 // raw segments past retention removed
 	RawDocs     int64 // documents in those segments
-	// KeptSegments counts raw segments past retention kept because they
-	// hold documents that are still live.
-	KeptSegments int64
-	Expired      int64 // expired live-view rows removed
+	// Compacted counts the live documents copied out of raw segments
+	// past retention, so that the raw records can go while the live
+	// views keep every document.
+	Compacted int64
+	Expired   int64 // expired live-view rows removed
 }
 
 // Store keeps raw documents, live views and collector cursors.

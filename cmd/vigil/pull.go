@@ -45,7 +45,7 @@ func cmdPull(ctx context.Context, e *env, args []string) error {
 	if ps, err := a.store.Prune(ctx); err != nil {
 		failures = append(failures, fmt.Sprintf("prune: %v", err))
 	} else if ps.RawDocs > 0 || ps.Expired > 0 {
-		a.log.Info("pruned", "raw_docs", ps.RawDocs, "expired_live_rows", ps.Expired, "kept_segments", ps.KeptSegments)
+		a.log.Info("pruned", "raw_docs", ps.RawDocs, "expired_live_rows", ps.Expired, "compacted_live_docs", ps.Compacted)
 	}
 	if len(failures) > 0 {
 		return errors.New(strings.Join(failures, "; "))

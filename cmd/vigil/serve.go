@@ -113,7 +113,7 @@ func (a *app) prune(ctx context.Context) {
 		return
 	}
 	if ps.RawDocs > 0 || ps.Expired > 0 {
-		a.log.Info("pruned", "raw_docs", ps.RawDocs, "expired_live_rows", ps.Expired, "kept_segments", ps.KeptSegments)
+		a.log.Info("pruned", "raw_docs", ps.RawDocs, "expired_live_rows", ps.Expired, "compacted_live_docs", ps.Compacted)
 	}
 	n, err := a.pruneOutbox(ctx)
 	if err != nil {

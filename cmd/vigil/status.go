@@ -74,7 +74,7 @@ func cmdPrune(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "removed %d raw documents (%d segments) and %d expired live rows; kept %d segments past retention for their live documents\n", ps.RawDocs, ps.RawSegments, ps.Expired, ps.KeptSegments)
+	fmt.Fprintf(e.stdout, "removed %d raw documents (%d segments) and %d expired live rows; kept %d live documents of those segments in the live views\n", ps.RawDocs, ps.RawSegments, ps.Expired, ps.Compacted)
 	n, err := a.pruneOutbox(ctx)
 	if err != nil {
 		return err

@@ -70,16 +70,7 @@ FROM live_v1 l JOIN live_datasets d ON d.id = l.ds ORDER BY l.ds, l.id`)
 		if err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO raw_segments (source, dataset, ingested_at, docs, errors, live_docs, body, blocks, live) VALUES (?, ?, ?, ?, 0, ?, x'', ?, ?)`,
-			"vigil", page[0].Dataset, now, len(page), seg.docs, db.blocks, seg.live)
-		if err != nil {
-			return fmt.Errorf("write the old live rows as raw segments: %w", err)
-		}
-		id, err := res.LastInsertId()
-		if err != nil {
-			return fmt.Errorf("write the old live rows as raw segments: %w", err)
-		}
-		if err := insertBlocks(ctx, tx, id, db.seg, db.blocks); err != nil {
+		if err := db.insertSegment(ctx, tx, seg, segmentRow{source: "vigil", dataset: page[0].Dataset, ingested: now, docs: len(page)}); err != nil {
 			return fmt.Errorf("write the old live rows as raw segments: %w", err)
 		}
 	}

@@ -442,19 +442,7 @@ func (db *DB) WritePage(ctx context.Context, p vigil.Page) (vigil.WriteStats, er
 	// rolls the transaction back.
 	sctx := context.WithoutCancel(ctx)
 	if seg != nil {
-		var live any // NULL when no document is live-eligible
-		if seg.docs > 0 {
-			live = seg.live
-		}
-		res, err := tx.ExecContext(sctx, `INSERT INTO raw_segments (source, dataset, ingested_at, docs, errors, live_docs, body, blocks, live) VALUES (?, ?, ?, ?, ?, ?, x'', ?, ?)`,
-			p.Source, p.Dataset, nowMS, len(p.Docs), st.Rejected, seg.docs, db.blocks, live)
-		if err != nil {
-			return st, fmt.Errorf("store: write raw documents: %w", err)
-		}
-		if seg.id, err = res.LastInsertId(); err != nil {
-			return st, fmt.Errorf("store: write raw documents: %w", err)
-		}
-		if err := insertBlocks(sctx, tx, seg.id, db.seg, db.blocks); err != nil {
+		if err := db.insertSegment(sctx, tx, seg, segmentRow{source: p.Source, dataset: p.Dataset, ingested: nowMS, docs: len(p.Docs), errors: st.Rejected}); err != nil {
 			return st, fmt.Errorf("store: write raw documents: %w", err)
 		}
 	}
@@ -481,6 +469,32 @@ ON CONFLICT (source, dataset) DO UPDATE SET state = excluded.state, updated_at =
 		}
 	}
 	return st, nil
+}
+
+// segmentRow is what raw_segments says of a segment besides its documents.
+type segmentRow struct {
+	source, dataset string
+	ingested        int64 // Unix ms
+	docs, errors    int
+	compacted       bool
+}
+
+// insertSegment writes a segment that encodeSegment built (its blocks are
+// in db.seg and db.blocks) and sets seg.id.
+func (db *DB) insertSegment(ctx context.Context, tx *sql.Tx, seg *memSeg, r segmentRow) error {
+	var live any // NULL when no document is live-eligible
+	if seg.docs > 0 {
+		live = seg.live
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO raw_segments (source, dataset, ingested_at, docs, errors, live_docs, body, blocks, live, compacted) VALUES (?, ?, ?, ?, ?, ?, x'', ?, ?, ?)`,
+		r.source, r.dataset, r.ingested, r.docs, r.errors, seg.docs, db.blocks, live, r.compacted)
+	if err != nil {
+		return err
+	}
+	if seg.id, err = res.LastInsertId(); err != nil {
+		return err
+	}
+	return insertBlocks(ctx, tx, seg.id, db.seg, db.blocks)
 }
 
 // Sync merges every document written so far into the live table.
@@ -691,6 +705,11 @@ func (db *DB) Prune(ctx context.Context) (vigil.PruneStats, error) {
 	}
 	now := db.clock.Now()
 	cutoff := now.Add(-db.opts.Retention).UnixMilli()
+	n, err := db.compactLocked(ctx, cutoff, now.UnixMilli())
+	st.Compacted = n
+	if err != nil {
+		return st, err
+	}
 	tx, err := db.rw.BeginTx(ctx, nil)
 	if err != nil {
 		return st, fmt.Errorf("store: prune: %w", err)
@@ -722,53 +741,81 @@ func (db *DB) Prune(ctx context.Context) (vigil.PruneStats, error) {
 	return st, nil
 }
 
-// prunableSegments returns the merged raw segments ingested before cutoff
-// that hold no unexpired live document, and counts them (and those kept for
-// their live documents) in st.
+// prunableSegments returns the merged segments that can go, and counts
+// them (and their raw documents) in st: raw segments ingested before cutoff,
+// and compacted segments of any age, that hold no unexpired live document.
 func prunableSegments(ctx context.Context, tx *sql.Tx, cutoff, now int64, st *vigil.PruneStats) ([]int64, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT s.id, s.docs, m.mask, s.live FROM raw_segments s LEFT JOIN live_masks m ON m.seg = s.id
-WHERE s.ingested_at < ? AND s.id <= (SELECT segment FROM live_watermark) ORDER BY s.id`, cutoff)
-	if err != nil {
-		return nil, fmt.Errorf("store: prune: %w", err)
-	}
-	defer rows.Close()
 	var ids []int64
+	err := liveCandidates(ctx, tx, `(s.ingested_at < ? OR s.compacted = 1)`, cutoff, func(c candidate) error {
+		if len(c.live) > 0 {
+			return nil
+		}
+		ids = append(ids, c.id)
+		if !c.compacted {
+			st.RawSegments++
+			st.RawDocs += c.docs
+		}
+		return nil
+	}, now)
+	return ids, err
+}
+
+// candidate is a merged segment and its unexpired live entries.
+type candidate struct {
+	id, docs  int64
+	compacted bool
+	live      []int // entry numbers
+}
+
+// liveCandidates calls fn for each merged segment matching cond (on the
+// raw_segments row s, with arg), with its unexpired live entries.
+func liveCandidates(ctx context.Context, tx *sql.Tx, cond string, arg any, fn func(candidate) error, now int64) error {
+	rows, err := tx.QueryContext(ctx, `SELECT s.id, s.docs, s.compacted, m.mask, s.live FROM raw_segments s LEFT JOIN live_masks m ON m.seg = s.id
+WHERE `+cond+` AND s.id <= (SELECT segment FROM live_watermark) ORDER BY s.id`, arg)
+	if err != nil {
+		return fmt.Errorf("store: prune: %w", err)
+	}
+	var cands []candidate
 	var rd entryReader
 	var e entry
 	for rows.Next() {
-		var id, docs int64
+		var c candidate
 		var mask, live []byte
-		if err := rows.Scan(&id, &docs, &mask, &live); err != nil {
-			return nil, fmt.Errorf("store: prune: %w", err)
+		if err := rows.Scan(&c.id, &c.docs, &c.compacted, &mask, &live); err != nil {
+			rows.Close()
+			return fmt.Errorf("store: prune: %w", err)
 		}
-		keep := false
 		if mask != nil {
 			if err := rd.reset(live); err != nil {
-				return nil, fmt.Errorf("store: raw segment %d: %w", id, err)
+				rows.Close()
+				return fmt.Errorf("store: raw segment %d: %w", c.id, err)
 			}
-			for pos := 0; !keep; pos++ {
+			for pos := 0; ; pos++ {
 				ok, err := rd.next(&e, math.MaxInt)
 				if err != nil {
-					return nil, fmt.Errorf("store: raw segment %d: %w", id, err)
+					rows.Close()
+					return fmt.Errorf("store: raw segment %d: %w", c.id, err)
 				}
 				if !ok {
 					break
 				}
-				keep = pos/8 < len(mask) && mask[pos/8]&(1<<(pos%8)) != 0 && e.exp > now
+				if pos/8 < len(mask) && mask[pos/8]&(1<<(pos%8)) != 0 && e.exp > now {
+					c.live = append(c.live, pos)
+				}
 			}
 		}
-		if keep {
-			st.KeptSegments++
-			continue
-		}
-		ids = append(ids, id)
-		st.RawSegments++
-		st.RawDocs += docs
+		cands = append(cands, c)
 	}
+	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: prune: %w", err)
+		return fmt.Errorf("store: prune: %w", err)
 	}
-	return ids, nil
+	for _, c := range cands {
+		if err := fn(c); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // DatasetStats describes one dataset's holdings.
@@ -824,7 +871,7 @@ FROM live l JOIN live_datasets d ON d.id = l.ds GROUP BY l.ds`, now, now)
 	}
 	rows, err = tx.QueryContext(ctx, `SELECT dataset, SUM(docs), SUM(errors), MAX(ingested_at),
     SUM(CASE WHEN id > (SELECT segment FROM live_watermark) THEN live_docs ELSE 0 END)
-FROM raw_segments GROUP BY dataset`)
+FROM raw_segments WHERE compacted = 0 GROUP BY dataset`)
 	if err != nil {
 		return nil, fmt.Errorf("store: stats: %w", err)
 	}
@@ -868,10 +915,10 @@ func (db *DB) RawDocs(ctx context.Context, dataset string, fn func(doc []byte) e
 		return fmt.Errorf("store: read raw documents: %w", err)
 	}
 	defer tx.Rollback()
-	q := `SELECT id FROM raw_segments`
+	q := `SELECT id FROM raw_segments WHERE compacted = 0`
 	var args []any
 	if dataset != "" {
-		q += ` WHERE dataset = ?`
+		q += ` AND dataset = ?`
 		args = append(args, dataset)
 	}
 	q += ` ORDER BY id`

@@ -217,8 +217,9 @@ func TestExpiryWithInjectedClock(t *testing.T) {
 }
 
 // TestRetentionPrunesRawSegments: a raw segment goes once it is older than
-// the retention, unless it holds a document that is still its key's live,
-// unexpired document: live documents are kept for as long as they are live.
+// the retention; a document of it that is still its key's live, unexpired
+// document is first copied into a compacted segment, so the live view keeps
+// it for as long as it is live, while the raw records go.
 func TestRetentionPrunesRawSegments(t *testing.T) {
 	c := &clock{t: t0}
 	db, _ := open(t, c, 5*24*time.Hour)
@@ -249,15 +250,15 @@ func TestRetentionPrunesRawSegments(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ps.RawSegments != 2 || ps.RawDocs != 4 || ps.KeptSegments != 1 {
-		t.Fatalf("prune %+v, want 2 segments (4 docs) removed, 1 kept", ps)
+	if ps.RawSegments != 3 || ps.RawDocs != 6 || ps.Compacted != 2 {
+		t.Fatalf("prune %+v, want 3 segments (6 docs) removed, 2 live documents compacted", ps)
 	}
 	n := 0
 	if err := db.RawDocs(ctx, "", func([]byte) error { n++; return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if n != 12 {
-		t.Fatalf("raw docs left %d, want 12", n)
+	if n != 10 {
+		t.Fatalf("raw docs left %d, want 10", n)
 	}
 	want := []string{"10.0.0.1", "10.0.0.2", "10.0.1.1", "10.0.1.2", "10.0.3.1", "10.0.3.2", "10.0.4.1", "10.0.4.2", "10.0.5.1", "10.0.5.2", "10.0.6.1", "10.0.6.2"}
 	var got []string
@@ -274,6 +275,15 @@ func TestRetentionPrunesRawSegments(t *testing.T) {
 	slices.Sort(got)
 	if !slices.Equal(got, want) {
 		t.Fatalf("live %v, want %v", got, want)
+	}
+	// A compacted document reads as any other; a second prune copies
+	// nothing again.
+	d, ok, err := db.LiveDocument(ctx, vigil.ViewIndicators, "test.ioc", "10.0.1.1")
+	if err != nil || !ok || string(d.Source) != string(ioc("10.0.1.1", t0.Add(24*time.Hour), far).Source) {
+		t.Fatalf("compacted document: %q %v %v", d.Source, ok, err)
+	}
+	if ps, err := db.Prune(ctx); err != nil || ps.Compacted != 0 || ps.RawSegments != 0 {
+		t.Fatalf("second prune %+v, %v", ps, err)
 	}
 }
 
@@ -679,13 +689,13 @@ func TestPruneKeepsUnmergedSegments(t *testing.T) {
 	if n := raw(); n != 2 {
 		t.Fatalf("%d raw documents left after a failed prune, want 2", n)
 	}
-	// Merged, the segment stays: its documents are live.
+	// Merged, the raw segment goes; its live documents stay in the view.
 	ps, err := db.Prune(ctx)
-	if err != nil || ps.RawSegments != 0 || ps.KeptSegments != 1 {
+	if err != nil || ps.RawSegments != 1 || ps.RawDocs != 2 || ps.Compacted != 2 {
 		t.Fatalf("prune: %+v %v", ps, err)
 	}
-	if n := raw(); n != 2 {
-		t.Fatalf("%d raw documents left, want 2", n)
+	if n := raw(); n != 0 {
+		t.Fatalf("%d raw documents left", n)
 	}
 	if got := liveKeys(t, db, vigil.ViewIndicators); len(got) != 2 {
 		t.Fatalf("live view %v", got)

@@ -12,6 +12,10 @@ DROP INDEX live_expires_day;
 -- reading and decoding its block alone (see internal/sqlite/blocks.go).
 -- blocks NULL: the first schema's segment, its NDJSON in body as one block.
 ALTER TABLE raw_segments ADD COLUMN blocks BLOB;
+-- 1: a compacted segment, which holds live documents copied out of raw
+-- segments past the retention (not raw records); it goes once none of its
+-- documents is live.
+ALTER TABLE raw_segments ADD COLUMN compacted INTEGER NOT NULL DEFAULT 0;
 CREATE TABLE raw_blocks (
     seg   INTEGER NOT NULL, -- raw_segments.id
     start INTEGER NOT NULL, -- where the block starts in the segment's NDJSON

@@ -103,10 +103,11 @@ type Normalizer struct {
 	expDur time.Duration
 	expErr error
 
-	p   fastjson.Parser // the record of Attribute
-	pe  fastjson.Parser // the event of Event
-	doc ecs.Doc
-	sub ecs.Doc // misp.attribute, misp.event or misp.object being built
+	p      fastjson.Parser // the record of Attribute
+	pe     fastjson.Parser // the event of Event
+	doc    ecs.Doc
+	sub    ecs.Doc   // misp.event or misp.object being built
+	fields fieldList // the fields of misp.attribute, misp.event or misp.object
 
 	errs   []string
 	tags   []string
@@ -288,23 +289,10 @@ func jsonError(err error) string {
 // event_creator_email to user.email. A feed event's attributes, objects,
 // tags and other lists are left out; Orgc becomes orgc.
 func (n *Normalizer) buildEvent(v *fastjson.Value) {
-	o := object(v)
-	if o == nil {
-		return
-	}
-	s := &n.sub
-	s.Reset()
-	o.Visit(func(k []byte, v *fastjson.Value) {
-		switch key := b2s(k); key {
+	n.ctx.js = n.buildSub(v, n.ctx.js, func(s *fieldList, key string, v *fastjson.Value) {
+		switch key {
 		case "timestamp", "publish_timestamp", "sighting_timestamp":
-			if isNull(v) {
-				return
-			}
-			if t, ok := parseUnix(v); ok {
-				s.Time(key, t)
-			} else {
-				n.errorf("Event.%s: unable to parse date [%s]", key, display(v))
-			}
+			n.putUnix(s, "Event."+key, key, v)
 		case "distribution", "attribute_count", "threat_level_id":
 			n.putLong(s, "Event."+key, key, v)
 		case "analysis":
@@ -333,7 +321,6 @@ func (n *Normalizer) buildEvent(v *fastjson.Value) {
 			s.Value(key, v)
 		}
 	})
-	n.ctx.js = s.AppendJSON(n.ctx.js[:0])
 }
 
 // buildObject encodes misp.object into n.objJS as Elastic's pipeline maps
@@ -341,25 +328,12 @@ func (n *Normalizer) buildEvent(v *fastjson.Value) {
 // timestamp a date and distribution a long; its attributes (withAttrs)
 // become misp.object.attribute, each with its timestamp as a date.
 func (n *Normalizer) buildObject(v *fastjson.Value, withAttrs bool) {
-	o := object(v)
-	if o == nil {
-		return
-	}
-	s := &n.sub
-	s.Reset()
-	o.Visit(func(k []byte, v *fastjson.Value) {
-		switch key := b2s(k); key {
+	n.objJS = n.buildSub(v, n.objJS, func(s *fieldList, key string, v *fastjson.Value) {
+		switch key {
 		case "meta-category":
 			s.Value("meta_category", v)
 		case "timestamp":
-			if isNull(v) {
-				return
-			}
-			if t, ok := parseUnix(v); ok {
-				s.Time(key, t)
-			} else {
-				n.errorf("Object.timestamp: unable to parse date [%s]", display(v))
-			}
+			n.putUnix(s, "Object.timestamp", key, v)
 		case "distribution":
 			n.putLong(s, "Object.distribution", key, v)
 		case "Attribute":
@@ -371,12 +345,111 @@ func (n *Normalizer) buildObject(v *fastjson.Value, withAttrs bool) {
 			s.Value(key, v)
 		}
 	})
-	n.objJS = s.AppendJSON(n.objJS[:0])
+}
+
+// buildSub encodes the object v into dst[:0] with field called for each of
+// its members; dst is left empty when v is not an object.
+func (n *Normalizer) buildSub(v *fastjson.Value, dst []byte, field func(s *fieldList, key string, v *fastjson.Value)) []byte {
+	o := object(v)
+	if o == nil {
+		return dst[:0]
+	}
+	f := &n.fields
+	f.reset()
+	o.Visit(func(k []byte, v *fastjson.Value) { field(f, b2s(k), v) })
+	n.sub.Reset()
+	f.write(&n.sub, "")
+	return n.sub.AppendJSON(dst[:0])
+}
+
+// fieldList gathers the fields of an object whose members come in no
+// particular order, to write them sorted: an ecs.Doc that gets its fields
+// in order writes them as they come instead of sorting them at the end.
+type fieldList struct {
+	fs []field
+}
+
+type fieldKind uint8
+
+const (
+	kindValue fieldKind = iota
+	kindStr
+	kindTime
+	kindInt
+	kindBool
+	kindRaw
+)
+
+type field struct {
+	key  string
+	kind fieldKind
+	v    *fastjson.Value
+	s    string
+	raw  []byte
+	t    time.Time
+	i    int64
+}
+
+func (f *fieldList) reset() { f.fs = f.fs[:0] }
+
+func (f *fieldList) Value(key string, v *fastjson.Value) {
+	if !isNull(v) {
+		f.fs = append(f.fs, field{key: key, kind: kindValue, v: v})
+	}
+}
+func (f *fieldList) Str(key, s string) { f.fs = append(f.fs, field{key: key, kind: kindStr, s: s}) }
+func (f *fieldList) Time(key string, t time.Time) {
+	f.fs = append(f.fs, field{key: key, kind: kindTime, t: t})
+}
+func (f *fieldList) Int(key string, x int64) {
+	f.fs = append(f.fs, field{key: key, kind: kindInt, i: x})
+}
+func (f *fieldList) Bool(key string, b bool) {
+	var x int64
+	if b {
+		x = 1
+	}
+	f.fs = append(f.fs, field{key: key, kind: kindBool, i: x})
+}
+func (f *fieldList) Raw(key string, js []byte) {
+	f.fs = append(f.fs, field{key: key, kind: kindRaw, raw: js})
+}
+
+// write sorts the fields by key and adds them to d, under prefix ("" for
+// none). A key given twice keeps its last value.
+func (f *fieldList) write(d *ecs.Doc, prefix string) {
+	fs := f.fs
+	for i := 1; i < len(fs); i++ { // insertion sort: a dozen fields, mostly in order
+		for j := i; j > 0 && fs[j].key < fs[j-1].key; j-- {
+			fs[j], fs[j-1] = fs[j-1], fs[j]
+		}
+	}
+	for i := range fs {
+		x := &fs[i]
+		path := x.key
+		if prefix != "" {
+			path = d.Join(prefix, x.key)
+		}
+		switch x.kind {
+		case kindValue:
+			d.Value(path, x.v)
+		case kindStr:
+			d.Str(path, x.s)
+		case kindTime:
+			d.Time(path, x.t)
+		case kindInt:
+			d.Int(path, x.i)
+		case kindBool:
+			d.Bool(path, x.i == 1)
+		case kindRaw:
+			d.Raw(path, x.raw)
+		}
+	}
 }
 
 // objectAttributes writes an object's attributes as "attribute", each with
 // its timestamp as a date when it parses (Elastic ignores a failure).
-func (n *Normalizer) objectAttributes(s *ecs.Doc, v *fastjson.Value) {
+func (n *Normalizer) objectAttributes(s *fieldList, v *fastjson.Value) {
 	a, ok := array(v)
 	if !ok {
 		s.Value("attribute", v)
@@ -440,9 +513,22 @@ func (n *Normalizer) objectAttributes(s *ecs.Doc, v *fastjson.Value) {
 	}
 }
 
+// putUnix writes v at path of s as a date, read as seconds since the epoch
+// (Elastic's date format UNIX); a failure is an error named name.
+func (n *Normalizer) putUnix(s *fieldList, name, path string, v *fastjson.Value) {
+	if isNull(v) {
+		return
+	}
+	if t, ok := parseUnix(v); ok {
+		s.Time(path, t)
+	} else {
+		n.errorf("%s: unable to parse date [%s]", name, display(v))
+	}
+}
+
 // putLong writes v at path of s converted to a long, as Elastic's convert
 // processor does; a failure is an error named name.
-func (n *Normalizer) putLong(s *ecs.Doc, name, path string, v *fastjson.Value) {
+func (n *Normalizer) putLong(s *fieldList, name, path string, v *fastjson.Value) {
 	if isNull(v) {
 		return
 	}
@@ -466,7 +552,6 @@ var (
 	pEventKind       = ecs.NewPath("event.kind")
 	pEventOriginal   = ecs.NewPath("event.original")
 	pEventType       = ecs.NewPath("event.type")
-	pMISPAttribute   = ecs.NewPath("misp.attribute")
 	pMISPEvent       = ecs.NewPath("misp.event")
 	pMISPObject      = ecs.NewPath("misp.object")
 	pOrganizationID  = ecs.NewPath("organization.id")
@@ -632,8 +717,8 @@ func (n *Normalizer) attribute(raw []byte, o *fastjson.Object, tags *fastjson.Va
 	}
 
 	// misp.attribute.
-	s := &n.sub
-	s.Reset()
+	s := &n.fields
+	s.reset()
 	if o != nil {
 		o.Visit(func(k []byte, v *fastjson.Value) {
 			switch key := b2s(k); key {
@@ -657,7 +742,6 @@ func (n *Normalizer) attribute(raw []byte, o *fastjson.Object, tags *fastjson.Va
 			s.Time("decayed_at", decayedAt)
 		}
 	}
-	n.attrJS = s.AppendJSON(n.attrJS[:0])
 
 	// Write the document, in sorted order.
 	d := &n.doc
@@ -679,7 +763,7 @@ func (n *Normalizer) attribute(raw []byte, o *fastjson.Object, tags *fastjson.Va
 	}
 	d.At(pEventOriginal).Str(b2s(raw))
 	d.At(pEventType).Strs(typeIndicator)
-	d.At(pMISPAttribute).Raw(n.attrJS)
+	s.write(d, "misp.attribute")
 	d.At(pMISPEvent).Raw(n.ctx.js)
 	d.At(pMISPObject).Raw(n.objJS)
 	d.At(pOrganizationID).Str(n.ctx.orgID)

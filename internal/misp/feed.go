@@ -1,12 +1,15 @@
 package misp
 
 import (
+	"archive/zip"
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"mime"
 	"net/http"
 	"net/url"
 	"os"
@@ -115,9 +118,9 @@ func (f *Feed) Manifest(ctx context.Context, etag string) (ManifestFetch, error)
 		resp.Body.Close()
 		return ManifestFetch{ETag: etag, NotModified: true}, nil
 	}
-	b, err := httpx.ReadAll(resp)
+	b, err := f.read(resp, ManifestFile)
 	if err != nil {
-		return ManifestFetch{}, fmt.Errorf("misp: feed %s: %s: %w", f.name, ManifestFile, err)
+		return ManifestFetch{}, err
 	}
 	return ManifestFetch{Body: b, ETag: resp.Header.Get("ETag")}, nil
 }
@@ -136,9 +139,35 @@ func (f *Feed) Event(ctx context.Context, uuid string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return f.read(resp, name)
+}
+
+// read reads a response's body. A zip archive (Content-Type
+// application/zip), which MISP accepts as well, must hold exactly one file,
+// whose content is returned. gzip is undone by net/http.
+func (f *Feed) read(resp *http.Response, name string) ([]byte, error) {
 	b, err := httpx.ReadAll(resp)
 	if err != nil {
 		return nil, fmt.Errorf("misp: feed %s: %s: %w", f.name, name, err)
+	}
+	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "application/zip" {
+		return b, nil
+	}
+	zr, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		return nil, fmt.Errorf("misp: feed %s: %s: the zip archive is unreadable: %w", f.name, name, err)
+	}
+	if len(zr.File) != 1 {
+		return nil, fmt.Errorf("misp: feed %s: %s: the zip archive holds %d files, want one", f.name, name, len(zr.File))
+	}
+	rc, err := zr.File[0].Open()
+	if err != nil {
+		return nil, fmt.Errorf("misp: feed %s: %s: %w", f.name, name, err)
+	}
+	defer rc.Close()
+	b, err = io.ReadAll(httpx.NewLimitedReader(rc, maxFileSize))
+	if err != nil {
+		return nil, fmt.Errorf("misp: feed %s: %s: unzipping: %w", f.name, name, err)
 	}
 	return b, nil
 }

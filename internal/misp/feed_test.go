@@ -1,10 +1,15 @@
 package misp_test
 
 import (
+	"archive/zip"
 	"bufio"
+	"bytes"
+	"compress/gzip"
 	"crypto/md5"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -138,6 +143,53 @@ func TestFeedOverHTTP(t *testing.T) {
 	}
 	if f.Location() != fake.FeedURL || f.Name() != "f" {
 		t.Fatalf("location %s", f.Location())
+	}
+}
+
+// TestFeedZipAndGzip: an event served zipped (one file in the archive) or
+// gzip-encoded is read like a plain one.
+func TestFeedZipAndGzip(t *testing.T) {
+	evs := mispfake.Generate(mispfake.GenOptions{Events: 3, PerEvent: 2, Seed: 5})
+	zipped := func(files int) []byte {
+		var buf bytes.Buffer
+		zw := zip.NewWriter(&buf)
+		for i := range files {
+			w, _ := zw.Create(fmt.Sprintf("f%d.json", i))
+			w.Write(evs[0].AppendFeedJSON(nil))
+		}
+		zw.Close()
+		return buf.Bytes()
+	}
+	fake := mispfake.New(t, mispfake.Options{Events: evs, Hook: func(w http.ResponseWriter, r *http.Request, ep string) bool {
+		switch {
+		case strings.HasSuffix(r.URL.Path, evs[0].UUID+".json"):
+			w.Header().Set("Content-Type", "application/zip")
+			w.Write(zipped(1))
+		case strings.HasSuffix(r.URL.Path, evs[1].UUID+".json"):
+			w.Header().Set("Content-Encoding", "gzip")
+			zw := gzip.NewWriter(w)
+			zw.Write(evs[1].AppendFeedJSON(nil))
+			zw.Close()
+		case strings.HasSuffix(r.URL.Path, evs[2].UUID+".json"):
+			w.Header().Set("Content-Type", "application/zip")
+			w.Write(zipped(2))
+		default:
+			return false
+		}
+		return true
+	}})
+	f, err := misp.NewFeed(misp.FeedConfig{Name: "z", URL: fake.FeedURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range evs[:2] {
+		raw, err := f.Event(t.Context(), e.UUID)
+		if err != nil || !json.Valid(raw) || !bytes.Contains(raw, []byte(evs[0].UUID)) && !bytes.Contains(raw, []byte(e.UUID)) {
+			t.Fatalf("%s: %v %.80s", e.UUID, err, raw)
+		}
+	}
+	if _, err := f.Event(t.Context(), evs[2].UUID); err == nil || !strings.Contains(err.Error(), "the zip archive holds 2 files, want one") {
+		t.Fatalf("two files: %v", err)
 	}
 }
 

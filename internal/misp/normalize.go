@@ -426,6 +426,10 @@ func (f *fieldList) write(d *ecs.Doc, prefix string) {
 	}
 	for i := range fs {
 		x := &fs[i]
+		if p := attributePaths[x.key]; p != nil && prefix == attributePrefix {
+			x.set(d.At(p)) // compiled: faster than a dotted path
+			continue
+		}
 		path := x.key
 		if prefix != "" {
 			path = d.Join(prefix, x.key)
@@ -444,6 +448,37 @@ func (f *fieldList) write(d *ecs.Doc, prefix string) {
 		case kindRaw:
 			d.Raw(path, x.raw)
 		}
+	}
+}
+
+func (x *field) set(s ecs.Setter) {
+	switch x.kind {
+	case kindValue:
+		s.Value(x.v)
+	case kindStr:
+		s.Str(x.s)
+	case kindTime:
+		s.Time(x.t)
+	case kindInt:
+		s.Int(x.i)
+	case kindBool:
+		s.Bool(x.i == 1)
+	case kindRaw:
+		s.Raw(x.raw)
+	}
+}
+
+// attributePrefix holds the attribute's own fields.
+const attributePrefix = "misp.attribute"
+
+// attributePaths are the compiled paths of the attribute fields MISP sends.
+var attributePaths = map[string]*ecs.Path{}
+
+func init() {
+	for _, k := range []string{"category", "comment", "data", "decay_score", "decayed", "decayed_at", "deleted",
+		"disable_correlation", "distribution", "event_id", "event_uuid", "first_seen", "id", "last_seen",
+		"object_id", "object_relation", "sharing_group_id", "to_ids", "type", "uuid", "value"} {
+		attributePaths[k] = ecs.NewPath(attributePrefix + "." + k)
 	}
 }
 
@@ -763,7 +798,7 @@ func (n *Normalizer) attribute(raw []byte, o *fastjson.Object, tags *fastjson.Va
 	}
 	d.At(pEventOriginal).Str(b2s(raw))
 	d.At(pEventType).Strs(typeIndicator)
-	s.write(d, "misp.attribute")
+	s.write(d, attributePrefix)
 	d.At(pMISPEvent).Raw(n.ctx.js)
 	d.At(pMISPObject).Raw(n.objJS)
 	d.At(pOrganizationID).Str(n.ctx.orgID)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/vigil-ti/vigil"
 	"github.com/vigil-ti/vigil/internal/httpx"
+	"github.com/vigil-ti/vigil/internal/matcher"
 	"github.com/vigil-ti/vigil/internal/misp"
 	"github.com/vigil-ti/vigil/internal/misp/mispfake"
 	"github.com/vigil-ti/vigil/internal/sqlite"
@@ -877,6 +878,33 @@ func TestQuickstartFeed(t *testing.T) {
 	for _, doc := range live(t, r.store) {
 		typ, _, _ := strings.Cut(doc, "|")
 		types[typ] = true
+	}
+	// Detection reads every typed indicator's value, and only it.
+	indexed := 0
+	err = r.store.Live(t.Context(), vigil.LiveFilter{View: vigil.ViewIndicators}, func(d vigil.Document) error {
+		inds, err := matcher.FromDocument(d)
+		if d.Type == "" {
+			if !errors.Is(err, matcher.ErrUnsupportedType) {
+				return fmt.Errorf("%s without a type: %v %v", d.Key, inds, err)
+			}
+			return nil
+		}
+		v := fastjson.MustParseBytes(d.Source)
+		name := string(v.GetStringBytes("threat", "indicator", "name"))
+		if string(v.GetStringBytes("misp", "attribute", "type")) == "filename" {
+			if !errors.Is(err, matcher.ErrNoValue) { // a file name is not matched, a hash is
+				return fmt.Errorf("file name %q: %v %v", name, inds, err)
+			}
+			return nil
+		}
+		if err != nil || len(inds) == 0 || !strings.EqualFold(inds[0].Value, name) {
+			return fmt.Errorf("%s %q: %v %v", d.Type, name, inds, err)
+		}
+		indexed++
+		return nil
+	})
+	if err != nil || indexed < 20 {
+		t.Fatalf("%d indexed: %v", indexed, err)
 	}
 	for _, typ := range []string{"ipv4-addr", "ipv6-addr", "domain-name", "url", "file", "email-addr"} {
 		if !types[typ] {

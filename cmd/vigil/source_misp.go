@@ -47,7 +47,7 @@ func newMISP(m *config.MISP, a *app, progress func(vigil.Progress)) (vigil.Colle
 	for i, f := range m.Feeds {
 		feed, err := misp.NewFeed(misp.FeedConfig{
 			Name: f.Name, Key: fmt.Sprintf("sources.misp.feeds[%d]", i), URL: f.URL, Dir: f.Path,
-			Username: f.Username, Password: f.Password.Value(), HTTP: hc,
+			Username: f.Username, Password: f.Password.Value(), HTTP: hc, MaxEventAge: time.Duration(f.MaxEventAge),
 		})
 		if err != nil {
 			return nil, err

@@ -40,6 +40,9 @@ type MISPFeed struct {
 	Path     string `yaml:"path"`
 	Username string `yaml:"username"`
 	Password Secret `yaml:"password"`
+	// MaxEventAge, when set, leaves out the events whose manifest
+	// timestamp (their last change) is older.
+	MaxEventAge Duration `yaml:"max_event_age"`
 }
 
 // MISPMaxLimit bounds the restSearch page size.
@@ -146,6 +149,9 @@ func (f *MISPFeed) validate(p, dir string, add func(string, ...any)) {
 		}
 	default:
 		add("%s: set url (a feed served over HTTP) or path (a feed's folder on disk)", p)
+	}
+	if f.MaxEventAge < 0 {
+		add("%s.max_event_age: must not be negative (e.g. 365d; unset: every event)", p)
 	}
 	if (f.Username == "") != (f.Password.Value() == "") {
 		add("%s: username and password go together (HTTP basic auth)", p)

@@ -83,6 +83,7 @@ func TestMISPEveryKey(t *testing.T) {
     feeds:
       - name: circl-osint
         url: https://www.circl.lu/doc/misp/feed-osint/
+        max_event_age: 365d
       - name: own
         url: https://vigil.example/misp/dev1
         username: dev1
@@ -105,7 +106,7 @@ func TestMISPEveryKey(t *testing.T) {
 		t.Fatalf("%+v", m)
 	}
 	want := []config.MISPFeed{
-		{Name: "circl-osint", URL: "https://www.circl.lu/doc/misp/feed-osint/"},
+		{Name: "circl-osint", URL: "https://www.circl.lu/doc/misp/feed-osint/", MaxEventAge: config.Duration(365 * 24 * time.Hour)},
 		{Name: "own", URL: "https://vigil.example/misp/dev1", Username: "dev1", Password: config.NewSecret("pw-secret")},
 		{Name: "local", Path: dir},
 	}
@@ -114,7 +115,7 @@ func TestMISPEveryKey(t *testing.T) {
 	}
 	for i, f := range m.Feeds {
 		if f.Name != want[i].Name || f.URL != want[i].URL || f.Path != want[i].Path || f.Username != want[i].Username ||
-			f.Password.Value() != want[i].Password.Value() {
+			f.Password.Value() != want[i].Password.Value() || f.MaxEventAge != want[i].MaxEventAge {
 			t.Errorf("feeds[%d] = %+v, want %+v", i, f, want[i])
 		}
 	}
@@ -166,7 +167,8 @@ func TestMISPErrors(t *testing.T) {
 		{"feed url credentials", feed("name: f", "url: https://u:pw@x.example/f"), []string{"sources.misp.feeds[0].url must not contain credentials"}},
 		{"feed half auth", feed("name: f", "url: https://x.example/f", "username: u"), []string{"sources.misp.feeds[0]: username and password go together"}},
 		{"feed auth on path", feed("name: f", "path: "+dir, "username: u", "password: p"), []string{"username and password are for a feed given by url"}},
-		{"feed unknown key", feed("name: f", "path: "+dir, "headers: x"), []string{"sources.misp.feeds[0].headers: unknown key (allowed under sources.misp.feeds[0]: name, url, path, username, password)"}},
+		{"feed unknown key", feed("name: f", "path: "+dir, "headers: x"), []string{"sources.misp.feeds[0].headers: unknown key (allowed under sources.misp.feeds[0]: name, url, path, username, password, max_event_age)"}},
+		{"feed negative age", feed("name: f", "path: "+dir, "max_event_age: -1h"), []string{"sources.misp.feeds[0].max_event_age: must not be negative"}},
 		{"duplicate names", "sources:\n  misp:\n    feeds:\n      - name: f\n        path: " + dir + "\n      - name: f\n        path: " + dir + "\n",
 			[]string{`sources.misp.feeds[1].name: "f" is also the name of feeds[0]`}},
 		{"max attempts", mispBase + "    retry:\n      max_attempts: 0\n", []string{"sources.misp.retry.max_attempts: 0 is out of range"}},

@@ -380,6 +380,18 @@ func (c *Collector) pullFeed(ctx context.Context, f *Feed, cur *feedCursor, res 
 		}
 		log.Warn("manifest entry left out", "problem", p)
 	}
+	if f.maxAge > 0 {
+		// Older events are left out, as if the manifest did not list them.
+		cutoff := c.Clock.Now().Add(-f.maxAge).Unix()
+		i := 0
+		for i < len(entries) && entries[i].Timestamp < cutoff { // entries are by timestamp
+			i++
+		}
+		if i > 0 {
+			log.Debug("events older than max_event_age left out", "count", i)
+		}
+		entries = entries[i:]
+	}
 	listed := make(map[string]bool, len(entries))
 	var todo []ManifestEntry
 	for _, e := range entries {

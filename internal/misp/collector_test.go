@@ -791,6 +791,36 @@ func TestFeedExpiry(t *testing.T) {
 	}
 }
 
+// TestFeedMaxEventAge: events last changed before max_event_age are left
+// out; one that changes later is read then.
+func TestFeedMaxEventAge(t *testing.T) {
+	old := mispfake.Generate(mispfake.GenOptions{Events: 3, PerEvent: 4, Seed: 40, From: now.AddDate(-2, 0, 0), To: now.AddDate(-1, 0, 0)})
+	recent := mispfake.Generate(mispfake.GenOptions{Events: 2, PerEvent: 4, Seed: 41, FirstID: 100})
+	fake := mispfake.New(t, mispfake.Options{Events: append(old, recent...)})
+	r := newRig(t, fake, false, false)
+	f, err := misp.NewFeed(misp.FeedConfig{Name: "recent", URL: fake.FeedURL, MaxEventAge: 180 * 24 * time.Hour, HTTP: httpx.New(httpOpts())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.col.Feeds = []*misp.Feed{f}
+	if res, err := r.col.Pull(t.Context(), misp.DatasetFeed, nil); err != nil || res.Live != 8 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if n := fake.Count(mispfake.EndpointEvent); n != 2 {
+		t.Fatalf("%d events fetched, want the 2 recent ones", n)
+	}
+	e := old[1]
+	e.Timestamp = now.Add(time.Hour)
+	fake.Put(e)
+	r.clock.Advance(2 * time.Hour)
+	if res, err := r.col.Pull(t.Context(), misp.DatasetFeed, nil); err != nil || res.Live != 4 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if liveDoc(t, r.store, misp.DatasetFeed, e.Attributes[0].UUID) == nil {
+		t.Fatal("the old event, changed, is not live")
+	}
+}
+
 // TestFeedLocationChangeReadsAgain: a feed whose url changes under the same
 // name is read again from scratch; a feed removed from the configuration is
 // forgotten.

@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/valyala/fastjson"
 
@@ -42,6 +43,9 @@ type FeedConfig struct {
 	Username, Password string
 	// HTTP sends the requests. Nil: httpx defaults.
 	HTTP *httpx.Client
+	// MaxEventAge, when positive, leaves out the events whose manifest
+	// timestamp is older, as MISP's feed rule on timestamp does.
+	MaxEventAge time.Duration
 }
 
 // Feed reads one MISP feed, over HTTP or from a directory. It is safe for
@@ -52,11 +56,12 @@ type Feed struct {
 	dir        string
 	user, pass string
 	http       *httpx.Client
+	maxAge     time.Duration
 }
 
 // NewFeed checks cfg and returns a Feed.
 func NewFeed(cfg FeedConfig) (*Feed, error) {
-	f := &Feed{name: cfg.Name, key: cfg.Key, user: cfg.Username, pass: cfg.Password, http: cfg.HTTP}
+	f := &Feed{name: cfg.Name, key: cfg.Key, user: cfg.Username, pass: cfg.Password, http: cfg.HTTP, maxAge: cfg.MaxEventAge}
 	if f.key == "" {
 		f.key = "feed " + strconv.Quote(cfg.Name)
 	}

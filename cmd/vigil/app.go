@@ -18,6 +18,7 @@ import (
 	"github.com/vigil-ti/vigil/internal/config"
 	"github.com/vigil-ti/vigil/internal/httpx"
 	"github.com/vigil-ti/vigil/internal/lockfile"
+	"github.com/vigil-ti/vigil/internal/misp"
 	"github.com/vigil-ti/vigil/internal/sqlite"
 	"github.com/vigil-ti/vigil/internal/threatcommand"
 	"github.com/vigil-ti/vigil/internal/threatconnect"
@@ -114,15 +115,18 @@ func (a *app) checkSources(only string) error {
 	if a.cfg.Sources.ThreatConnect != nil {
 		names = append(names, threatconnect.SourceName)
 	}
+	if a.cfg.Sources.MISP != nil {
+		names = append(names, misp.SourceName)
+	}
 	if only != "" && !slices.Contains(names, only) {
 		known := "none is configured"
 		if len(names) > 0 {
 			known = "configured: " + strings.Join(names, ", ")
 		}
-		return usageError("no source %q (%s; known sources: %s)", only, known, threatcommand.SourceName+", "+threatconnect.SourceName)
+		return usageError("no source %q (%s; known sources: %s)", only, known, threatcommand.SourceName+", "+threatconnect.SourceName+", "+misp.SourceName)
 	}
 	if len(names) == 0 {
-		return fmt.Errorf("no source is configured: add a sources.%s or sources.%s block to the configuration", threatcommand.SourceName, threatconnect.SourceName)
+		return fmt.Errorf("no source is configured: add a sources.%s, sources.%s or sources.%s block to the configuration", threatcommand.SourceName, threatconnect.SourceName, misp.SourceName)
 	}
 	return nil
 }
@@ -143,6 +147,13 @@ func (a *app) collectors(only string, progress func(vigil.Progress)) ([]vigil.Co
 	}
 	if tcn := a.cfg.Sources.ThreatConnect; tcn != nil && (only == "" || only == threatconnect.SourceName) {
 		c, err := newThreatConnect(tcn, a, progress)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	if m := a.cfg.Sources.MISP; m != nil && (only == "" || only == misp.SourceName) {
+		c, err := newMISP(m, a, progress)
 		if err != nil {
 			return nil, err
 		}

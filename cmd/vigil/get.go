@@ -172,18 +172,20 @@ var (
 	colKey = column{"KEY", func(d *vigil.Document, _ *fastjson.Value) string { return cell(d.Key, 80) }}
 )
 
+// indicatorName shows threat.indicator.name, or the key when the document
+// has none: a MISP attribute is keyed by its uuid.
+func indicatorName(d *vigil.Document, v *fastjson.Value) string {
+	if name := v.GetStringBytes("threat", "indicator", "name"); len(name) > 0 {
+		return cell(string(name), 80)
+	}
+	return colKey.get(d, v)
+}
+
 var tableColumns = map[vigil.View][]column{
 	vigil.ViewIndicators: {
 		colDataset,
 		field("TYPE", "threat", "indicator", "type"),
-		// threat.indicator.name, else the key (an import's key is
-		// TYPE:VALUE; a ThreatConnect indicator's, its id).
-		{"NAME", func(d *vigil.Document, v *fastjson.Value) string {
-			if n := v.GetStringBytes("threat", "indicator", "name"); len(n) > 0 {
-				return cell(string(n), 80)
-			}
-			return cell(d.Key, 80)
-		}},
+		{"NAME", indicatorName},
 		field("CONFIDENCE", "threat", "indicator", "confidence"),
 		field("PROVIDER", "threat", "indicator", "provider"),
 		colUpdated,

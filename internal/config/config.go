@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
@@ -51,6 +52,7 @@ type Log struct {
 type Sources struct {
 	ThreatCommand *ThreatCommand `yaml:"threatcommand"`
 	ThreatConnect *ThreatConnect `yaml:"threatconnect"`
+	MISP          *MISP          `yaml:"misp"`
 }
 
 // ThreatCommand configures the Rapid7 Threat Command source.
@@ -147,6 +149,9 @@ type Options struct {
 	// references may be unset and their required keys missing, so that
 	// reading needs no credentials in the environment.
 	ReadOnly bool
+	// dir is the directory relative paths in the file are taken from (set
+	// by LoadFile to the file's directory; "": the working directory).
+	dir string
 }
 
 // LoadFile reads and validates the configuration file at path.
@@ -155,7 +160,14 @@ func LoadFile(path string, getenv func(string) string, opts ...Options) (Config,
 	if err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
-	cfg, err := Parse(bytes.NewReader(b), getenv, opts...)
+	o := Options{}
+	for _, x := range opts {
+		o = x
+	}
+	if o.dir, err = filepath.Abs(filepath.Dir(path)); err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	cfg, err := Parse(bytes.NewReader(b), getenv, o)
 	if err != nil {
 		return Config{}, fmt.Errorf("config %s: %w", path, err)
 	}
@@ -184,6 +196,10 @@ func Parse(r io.Reader, getenv func(string) string, opts ...Options) (Config, er
 	if tcn := findKey(&root, "sources", "threatconnect"); tcn != nil {
 		def := DefaultThreatConnect()
 		cfg.Sources.ThreatConnect = &def
+	}
+	if m := findKey(&root, "sources", "misp"); m != nil {
+		def := DefaultMISP()
+		cfg.Sources.MISP = &def
 	}
 	if root.Kind != 0 { // an empty file keeps every default
 		d.decode(&root, reflect.ValueOf(&cfg).Elem(), "")
@@ -258,6 +274,9 @@ func (c *Config) validate(errs *[]string, o Options) {
 	c.checkConnectorRefs(errs)
 	if m := c.Feeds.MISP; m != nil {
 		m.validate(errs, c, o)
+	}
+	if m := c.Sources.MISP; m != nil && !o.ReadOnly {
+		m.validate(c, errs, o.dir)
 	}
 }
 

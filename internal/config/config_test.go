@@ -92,7 +92,7 @@ func TestErrors(t *testing.T) {
 	}{
 		{"unknown top key", "datadir: x\n", nil, []string{"line 1: datadir: unknown key", "allowed at the top level: data_dir, listen, retention, log, sources"}},
 		{"unknown nested key", base + "    ioc:\n      intervall: 1h\n", nil, []string{"sources.threatcommand.ioc.intervall: unknown key", "enabled, interval, initial_interval, severities, types"}},
-		{"unknown source", "sources:\n  threatconect: {}\n", nil, []string{"sources.threatconect: unknown key (allowed under sources: threatcommand, threatconnect)"}},
+		{"unknown source", "sources:\n  threatconect: {}\n", nil, []string{"sources.threatconect: unknown key (allowed under sources: threatcommand, threatconnect"}},
 		{"bad severity", base + "    ioc:\n      severities: [high]\n", nil, []string{`sources.threatcommand.ioc.severities[0]: "high" is not allowed`, "High, Medium, Low, PendingEnrichment"}},
 		{"bad ioc type", base + "    ioc:\n      types: [Ips]\n", nil, []string{"IpAddresses, Urls, Domains, Hashes, Emails"}},
 		{"bad alert type", base + "    alert:\n      types: [Spam]\n", nil, []string{"AttackIndication, DataLeakage, Phishing, BrandSecurity, ExploitableData, vip"}},

@@ -8,7 +8,7 @@ import (
 	"github.com/vigil-ti/vigil/internal/config"
 )
 
-const mispBase = `feeds:
+const feedsBase = `feeds:
   misp:
     groups:
       - name: Phishing-Infra
@@ -21,10 +21,10 @@ const mispBase = `feeds:
         groups: [Phishing-Infra, all]
 `
 
-var mispEnv = map[string]string{"MISP_PW": "pa:ss/word"}
+var feedsEnv = map[string]string{"MISP_PW": "pa:ss/word"}
 
 func TestMISPFeedsDefaults(t *testing.T) {
-	cfg, err := parse(t, mispBase, mispEnv)
+	cfg, err := parse(t, feedsBase, feedsEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,22 +164,22 @@ func TestMISPFeedsWarnsOfUnpublishedTypes(t *testing.T) {
 // TestMISPFeedsReadOnly checks that reading commands (get devices, device
 // list) need no device password in the environment.
 func TestMISPFeedsReadOnly(t *testing.T) {
-	cfg, err := config.Parse(strings.NewReader(mispBase), env(nil), config.Options{ReadOnly: true})
+	cfg, err := config.Parse(strings.NewReader(feedsBase), env(nil), config.Options{ReadOnly: true})
 	if err != nil || cfg.Feeds.MISP.Devices[0].Password.Value() != "" {
 		t.Fatalf("%+v %v", cfg.Feeds.MISP, err)
 	}
-	if _, err := config.Parse(strings.NewReader(mispBase+"        limit: 0\n"), env(nil), config.Options{ReadOnly: true}); err == nil {
+	if _, err := config.Parse(strings.NewReader(feedsBase+"        limit: 0\n"), env(nil), config.Options{ReadOnly: true}); err == nil {
 		t.Fatal("a bad limit accepted when reading")
 	}
 }
 
 func TestMISPPasswordNeverPrinted(t *testing.T) {
-	cfg, err := parse(t, mispBase, mispEnv)
+	cfg, err := parse(t, feedsBase, feedsEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := fmt.Sprintf("%v %+v %#v", cfg.Feeds.MISP, *cfg.Feeds.MISP, cfg.Feeds.MISP.Devices)
-	if strings.Contains(s, mispEnv["MISP_PW"]) {
+	if strings.Contains(s, feedsEnv["MISP_PW"]) {
 		t.Fatalf("password printed: %s", s)
 	}
 }

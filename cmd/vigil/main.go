@@ -40,8 +40,10 @@ Commands:
                          until SIGINT or SIGTERM
   status                 print what the store holds, per dataset
   prune                  remove raw documents past retention and expired live rows
-  demo                   pull from a built-in fake Threat Command API (no account
-                         needed) into data_dir, then print what landed
+  demo [--feed DIR] [--events FILE]
+                         pull the repository's MISP feed and a built-in fake
+                         Threat Command API (no account needed) into data_dir,
+                         print what landed, then match the sample events
   version                print the version
 
 Global flags:

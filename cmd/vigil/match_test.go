@@ -220,8 +220,44 @@ func TestExampleEvents(t *testing.T) {
 	if got := strings.Join(rules, ","); got != "ip,domain,url,hash,email,ip,cve" {
 		t.Errorf("rules %s\n%s", got, errOut)
 	}
-	if !strings.Contains(errOut, "events.ndjson:7: malformed") || !strings.Contains(errOut, "events=11 malformed=1 alerts=7") {
+	if !strings.Contains(errOut, "events.ndjson:7: malformed") || !strings.Contains(errOut, "events=14 malformed=1 alerts=7") {
 		t.Errorf("stderr:\n%s", errOut)
+	}
+}
+
+// TestDemoQuickstart: the README's quickstart command, run from the
+// repository's root, pulls the repository's MISP feed beside the fake
+// Threat Command API and matches the sample events, whose last three hit
+// the feed's indicators.
+func TestDemoQuickstart(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "vigil.yaml")
+	if err := os.WriteFile(cfg, fmt.Appendf(nil, "data_dir: %s\nlog:\n  level: warn\n", filepath.Join(dir, "data")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir) // the demo writes alerts.ndjson here
+	code, out, errOut := runIn(t, nil, "--config", cfg, "demo",
+		"--feed", filepath.Join(root, "examples", "misp-feed"), "--events", filepath.Join(root, "examples", "events.ndjson"))
+	if code != 0 {
+		t.Fatalf("demo: %d\n%s\n%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		"events=14 malformed=1 alerts=11",
+		"ip      critical  destination.ip=203.0.113.7",
+		"domain  high      dns.question.name=mail.login-update.example",
+		"url     critical  url.full=https://login-update.example/owa/auth.php",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "alerts.ndjson"))
+	if err != nil || strings.Count(string(b), "\n") != 11 {
+		t.Fatalf("alerts.ndjson: %d lines, %v", strings.Count(string(b), "\n"), err)
 	}
 }
 

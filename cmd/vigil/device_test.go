@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -9,7 +8,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 )
 
 const feedsConfig = `feeds:
@@ -97,42 +95,7 @@ func TestDeviceCommands(t *testing.T) {
 	}
 
 	// serve publishes the feeds, to configured and runtime devices.
-	cmd := vigilCmd(t, "--config", cfg, "serve")
-	cmd.Env = append(cmd.Env, "TEST_TC_KEY="+fake.APIKey(), "MISP_PW=soc-password")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	lines := make(chan string, 1000)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	var addr string
-	for deadline := time.After(30 * time.Second); addr == ""; {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				t.Fatal("serve exited")
-			}
-			if m := regexp.MustCompile(`msg=serving listen=(\S+)`).FindStringSubmatch(l); m != nil {
-				addr = m[1]
-			}
-		case <-deadline:
-			t.Fatal("serve did not start")
-		}
-	}
-	go func() {
-		for range lines {
-		}
-	}()
+	addr, cmd := startServe(t, cfg, map[string]string{"TEST_TC_KEY": fake.APIKey(), "MISP_PW": "soc-password"})
 	base := "http://" + addr + "/misp/"
 	code, body := feedGet(t, base+"domains/manifest.json", "soc", "soc-password")
 	var man map[string]struct{ Info string }

@@ -39,14 +39,7 @@ func feedGet(t *testing.T, url, user, pass string) (int, []byte) {
 // TestDeviceCommands adds, lists and removes MISP devices with and without
 // serve running, and pulls their feeds from serve.
 func TestDeviceCommands(t *testing.T) {
-	fake := newFake(t, 0)
-	dir := t.TempDir()
-	cfg := writeConfig(t, dir, fake, feedsConfig)
-	env := keyEnv(fake)
-	env["MISP_PW"] = "soc-password"
-	if code, _, errOut := runIn(t, env, "--config", cfg, "pull"); code != 0 {
-		t.Fatalf("pull: %s", errOut)
-	}
+	fake, cfg, _ := publisher(t)
 
 	cases := []struct {
 		name string

@@ -4,14 +4,16 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"net/netip"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigil-ti/vigil/internal/threatcommand/tcfake"
 )
 
 // startServe starts `vigil serve` with cfg and env, and returns the address
@@ -91,14 +93,7 @@ func liveValues(t *testing.T, cfg string, env map[string]string) map[string]stri
 // (sources.misp feeds, with the device's basic auth), and gets every
 // indicator the feed carries, with its type.
 func TestMISPRoundTrip(t *testing.T) {
-	fake := newFake(t, 0)
-	pubDir := t.TempDir()
-	pubCfg := writeConfig(t, pubDir, fake, feedsConfig)
-	env := keyEnv(fake)
-	env["MISP_PW"] = "soc-password"
-	if code, _, errOut := runIn(t, env, "--config", pubCfg, "pull"); code != 0 {
-		t.Fatalf("pull: %s", errOut)
-	}
+	_, pubCfg, env := publisher(t)
 	published := liveValues(t, pubCfg, env)
 	addr, _ := startServe(t, pubCfg, env)
 
@@ -152,6 +147,21 @@ sources:
 	if len(missing) > 0 || len(extra) > 0 {
 		t.Fatalf("round trip of %d indicators: %d missing (e.g. %v), %d extra (e.g. %v)", len(want), len(missing), first(missing), len(extra), first(extra))
 	}
+}
+
+// publisher pulls the fake Threat Command API into a new data dir whose
+// configuration publishes the feeds of feedsConfig, and returns the fake,
+// the configuration and the environment it needs.
+func publisher(t *testing.T) (*tcfake.Server, string, map[string]string) {
+	t.Helper()
+	fake := newFake(t, 0)
+	cfg := writeConfig(t, t.TempDir(), fake, feedsConfig)
+	env := keyEnv(fake)
+	env["MISP_PW"] = "soc-password"
+	if code, _, errOut := runIn(t, env, "--config", cfg, "pull"); code != 0 {
+		t.Fatalf("pull: %s", errOut)
+	}
+	return fake, cfg, env
 }
 
 func first(s []string) []string { return s[:min(len(s), 5)] }

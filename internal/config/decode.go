@@ -20,8 +20,8 @@ type scalarDecoder interface {
 // known, every scalar must parse, and each error names the full key path.
 type decoder struct {
 	getenv func(string) string
-	// lenientEnv lets ${NAME} references under sources and connectors be
-	// unset.
+	// lenientEnv lets ${NAME} references under sources and connectors,
+	// and those of the inputs' credentials, be unset.
 	lenientEnv bool
 	errs       []string
 }
@@ -223,7 +223,7 @@ func (d *decoder) scalar(n *yaml.Node, path string) (string, bool) {
 		return "", false
 	}
 	s, err := expandEnv(n.Value, d.getenv)
-	if err != nil && d.lenientEnv && (strings.HasPrefix(path, "sources.") || strings.HasPrefix(path, "connectors[")) {
+	if err != nil && d.lenientEnv && (strings.HasPrefix(path, "sources.") || strings.HasPrefix(path, "connectors[") || inputsCredential(path)) {
 		return "", true
 	}
 	if err != nil {

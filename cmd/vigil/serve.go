@@ -46,8 +46,13 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s (the listen setting): %w", a.cfg.Listen, err)
 	}
+	det, err := a.startDetection(ctx, sched, deliverer)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	srv := &http.Server{
-		Handler:           (&api.Server{Scheduler: sched}).Handler(),
+		Handler:           det.handler((&api.Server{Scheduler: sched}).Handler()),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	a.log.Info("serving", "listen", ln.Addr().String(), "data_dir", a.cfg.DataDir, "version", vigil.Version)
@@ -87,6 +92,7 @@ loop:
 	if err := srv.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		a.log.Warn("http shutdown", "err", err)
 	}
+	det.close()
 	a.log.Info("stopped")
 	return serveErr
 }

@@ -319,16 +319,16 @@ func (p *Pipeline) writeBulk(bw *bufio.Writer, items []bulkItem, took int64, f *
 		b = append(b, `"items":[`...)
 		first := true
 		for i := range items {
-			it := &items[i]
-			ib := p.appendItem(nil, it, f)
-			if ib == nil {
-				continue
-			}
+			n0 := len(b)
 			if !first {
 				b = append(b, ',')
 			}
+			n1 := len(b)
+			if b = p.appendItem(b, &items[i], f); len(b) == n1 {
+				b = b[:n0] // the filter kept none of its fields
+				continue
+			}
 			first = false
-			b = append(b, ib...)
 			if len(b) >= 32<<10 {
 				bw.Write(b)
 				b = b[:0]
@@ -344,65 +344,71 @@ func (p *Pipeline) writeBulk(bw *bufio.Writer, items []bulkItem, took int64, f *
 // its fields.
 func (p *Pipeline) appendItem(b []byte, it *bulkItem, f *filter) []byte {
 	op := it.op
-	var fb []byte
+	start := len(b)
+	b = append(b, `{"`...)
+	b = append(b, opNames[op]...)
+	b = append(b, `":{`...)
+	first := len(b)
 	field := func(k int) bool {
 		if !f.keepField(op, k) {
 			return false
 		}
-		if len(fb) > 0 {
-			fb = append(fb, ',')
+		if len(b) > first {
+			b = append(b, ',')
 		}
-		fb = append(fb, '"')
-		fb = append(fb, fieldNames[k]...)
-		fb = append(fb, '"', ':')
+		b = append(b, fieldKeys[k]...)
 		return true
 	}
 	if it.index != "" && field(fIndex) {
-		fb = ecs.AppendString(fb, it.index)
+		b = ecs.AppendString(b, it.index)
 	}
 	if it.id != "" && field(fID) {
-		fb = ecs.AppendString(fb, it.id)
+		b = ecs.AppendString(b, it.id)
 	}
 	if it.errType == "" {
 		if field(fVersion) {
-			fb = append(fb, '1')
+			b = append(b, '1')
 		}
 		if field(fResult) {
-			fb = ecs.AppendString(fb, it.result)
+			b = ecs.AppendString(b, it.result)
 		}
 		if field(fShards) {
 			if it.result == "noop" {
-				fb = append(fb, `{"total":0,"successful":0,"failed":0}`...)
+				b = append(b, `{"total":0,"successful":0,"failed":0}`...)
 			} else {
-				fb = append(fb, `{"total":1,"successful":1,"failed":0}`...)
+				b = append(b, `{"total":1,"successful":1,"failed":0}`...)
 			}
 		}
 		if field(fSeqNo) {
-			fb = strconv.AppendInt(fb, p.seqNo.Add(1)-1, 10)
+			b = strconv.AppendInt(b, p.seqNo.Add(1)-1, 10)
 		}
 		if field(fPrimaryTerm) {
-			fb = append(fb, '1')
+			b = append(b, '1')
 		}
 	}
 	if field(fStatus) {
-		fb = strconv.AppendUint(fb, uint64(it.status), 10)
+		b = strconv.AppendUint(b, uint64(it.status), 10)
 	}
 	if it.errType != "" && field(fError) {
-		fb = append(fb, `{"type":`...)
-		fb = ecs.AppendString(fb, it.errType)
-		fb = append(fb, `,"reason":`...)
-		fb = ecs.AppendString(fb, it.reason)
-		fb = append(fb, '}')
+		b = append(b, `{"type":`...)
+		b = ecs.AppendString(b, it.errType)
+		b = append(b, `,"reason":`...)
+		b = ecs.AppendString(b, it.reason)
+		b = append(b, '}')
 	}
-	if fb == nil {
-		return b
+	if len(b) == first {
+		return b[:start]
 	}
-	b = append(b, `{"`...)
-	b = append(b, opNames[op]...)
-	b = append(b, `":{`...)
-	b = append(b, fb...)
 	return append(b, '}', '}')
 }
+
+// fieldKeys are the item fields' keys as written: "name":.
+var fieldKeys = func() (k [nFields]string) {
+	for i, n := range fieldNames {
+		k[i] = `"` + n + `":`
+	}
+	return k
+}()
 
 // filter is a filter_path: comma-separated dotted paths, with * and ?
 // within a name and ** for any number of names. A field is kept when a

@@ -28,6 +28,18 @@ type serveDetection struct {
 	follow  sync.WaitGroup
 }
 
+// sourcesForServe reports whether a source is configured. serve runs
+// without one when the inputs are on: it then matches events against the
+// indicators already in the store (imported, or pulled by earlier runs).
+func (a *app) sourcesForServe() (bool, error) {
+	err := a.checkSources("")
+	if err != nil && a.cfg.Detection.Inputs.Enabled {
+		a.log.Info("no source is configured: serve pulls nothing and matches events against the indicators already in the store")
+		return false, nil
+	}
+	return err == nil, err
+}
+
 // startDetection starts detection under serve, or returns nil when
 // detection.inputs.enabled is false. It follows sched's pulls and kicks d
 // (when not nil) after alerts were stored. The index is loaded in the

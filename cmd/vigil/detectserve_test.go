@@ -217,3 +217,60 @@ func TestServeInputsDisabled(t *testing.T) {
 	}
 	sd.close() // no-op
 }
+
+// TestServeWithoutSources: with no source configured, serve runs for its
+// inputs over imported indicators; with the inputs off it refuses to start.
+func TestServeWithoutSources(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "vigil.yaml")
+	write := func(extra string) {
+		t.Helper()
+		if err := os.WriteFile(cfg, fmt.Appendf(nil, "data_dir: %s\nlisten: 127.0.0.1:0\n%s", filepath.Join(dir, "data"), extra), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("detection:\n  inputs:\n    enabled: false\n")
+	if code, _, errOut := runIn(t, nil, "--config", cfg, "serve"); code != 1 || !strings.Contains(errOut, "no source is configured") {
+		t.Fatalf("serve without sources nor inputs: %d %s", code, errOut)
+	}
+	write("")
+	list := filepath.Join(dir, "list.txt")
+	if err := os.WriteFile(list, []byte("evil.example\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := runIn(t, nil, "--config", cfg, "import", list); code != 0 {
+		t.Fatalf("import: %s", errOut)
+	}
+	stop := make(chan struct{})
+	var logs syncBuffer
+	exit := make(chan int, 1)
+	go func() {
+		exit <- run(t.Context(), stop, []string{"--config", cfg, "serve"}, func(string) string { return "" }, &bytes.Buffer{}, &logs)
+	}()
+	var addr string
+	for deadline := time.Now().Add(30 * time.Second); addr == "" || !strings.Contains(logs.String(), "detection index loaded"); time.Sleep(20 * time.Millisecond) {
+		if m := regexp.MustCompile(`msg=serving listen=(\S+)`).FindStringSubmatch(logs.String()); m != nil {
+			addr = m[1]
+		}
+		if time.Now().After(deadline) {
+			close(stop)
+			t.Fatalf("serve did not start; log:\n%s", logs.String())
+		}
+	}
+	resp, err := http.Post("http://"+addr+"/api/v1/events", "application/x-ndjson", strings.NewReader(`{"event":{"id":"w1"},"dns":{"question":{"name":"a.evil.example"}}}`+"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	close(stop)
+	if code := <-exit; code != 0 {
+		t.Fatalf("serve exited %d; log:\n%s", code, logs.String())
+	}
+	if resp.StatusCode != 200 || !strings.Contains(string(b), `"alerts":1`) {
+		t.Fatalf("events: %d %s", resp.StatusCode, b)
+	}
+	if !strings.Contains(logs.String(), "no source is configured: serve pulls nothing") {
+		t.Errorf("log does not say why no source is pulled:\n%s", logs.String())
+	}
+}

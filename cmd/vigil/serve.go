@@ -26,16 +26,19 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := a.checkSources(""); err != nil {
+	withSources, err := a.sourcesForServe()
+	if err != nil {
 		return err
 	}
 	if err := a.openWriter(ctx); err != nil {
 		return err
 	}
 	defer a.close()
-	cols, err := a.collectors("", nil)
-	if err != nil {
-		return err
+	var cols []vigil.Collector
+	if withSources {
+		if cols, err = a.collectors("", nil); err != nil {
+			return err
+		}
 	}
 	sched := &scheduler.Scheduler{Collectors: cols, Clock: a.clock, Logger: a.log}
 	deliverer, err := a.deliverer()

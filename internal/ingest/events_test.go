@@ -143,6 +143,10 @@ func TestEventsBadRequests(t *testing.T) {
 	if resp.StatusCode != 413 {
 		t.Errorf("chunked body over the limit: %d", resp.StatusCode)
 	}
+	resp, b := r.do(t, "GET", "/api/v1/events", nil)
+	if resp.StatusCode != 405 || resp.Header.Get("Allow") != "POST" || resp.Header.Get("X-Elastic-Product") != "" || !strings.HasPrefix(string(b), `{"error":`) {
+		t.Errorf("GET /api/v1/events: %d %v %s", resp.StatusCode, resp.Header, b)
+	}
 	if st := r.p.Stats(); st.TooLarge != 3 {
 		t.Errorf("too large: %d, want 3", st.TooLarge)
 	}

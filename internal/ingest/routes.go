@@ -35,10 +35,13 @@ func (p *Pipeline) Handler(next http.Handler) http.Handler {
 			return
 		case !slices.Contains(methods, r.Method):
 			w.Header().Set("Allow", strings.Join(methods, ", "))
-			p.es(func(e *esWriter, r *http.Request) {
-				e.error(&httpError{http.StatusMethodNotAllowed, "illegal_argument_exception",
-					fmt.Sprintf("Incorrect HTTP method for uri [%s] and method [%s], allowed: [%s]", r.URL.Path, r.Method, strings.Join(methods, ", "))})
-			})(w, r)
+			he := &httpError{http.StatusMethodNotAllowed, "illegal_argument_exception",
+				fmt.Sprintf("Incorrect HTTP method for uri [%s] and method [%s], allowed: [%s]", r.URL.Path, r.Method, strings.Join(methods, ", "))}
+			if strings.HasPrefix(r.URL.Path, "/api/") {
+				writeAPIError(w, he)
+				return
+			}
+			p.es(func(e *esWriter, _ *http.Request) { e.error(he) })(w, r)
 			return
 		}
 		for k, v := range vals {

@@ -64,7 +64,10 @@ func newBenchData(b *testing.B, n int) *benchData {
 	}
 	d := &benchData{snap: sb.Build(), now: cfg.Now}
 	ev := detecttest.New(detecttest.Config{Indicators: g, N: uint64(n), HitRate: 0.01, Seed: 1, Now: cfg.Now})
-	const bodies = 64
+	bodies := 64 // 64,000 distinct events, 85 MB of bodies
+	if testing.Short() {
+		bodies = 4
+	}
 	for r := range bodies {
 		var nd, bulk []byte
 		for i := range perRequest {

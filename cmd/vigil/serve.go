@@ -26,16 +26,19 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := a.checkSources(""); err != nil {
+	withSources, err := a.sourcesForServe()
+	if err != nil {
 		return err
 	}
 	if err := a.openWriter(ctx); err != nil {
 		return err
 	}
 	defer a.close()
-	cols, err := a.collectors("", nil)
-	if err != nil {
-		return err
+	var cols []vigil.Collector
+	if withSources {
+		if cols, err = a.collectors("", nil); err != nil {
+			return err
+		}
 	}
 	sched := &scheduler.Scheduler{Collectors: cols, Clock: a.clock, Logger: a.log}
 	deliverer, err := a.deliverer()
@@ -50,7 +53,12 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s (the listen setting): %w", a.cfg.Listen, err)
 	}
-	handler := (&api.Server{Scheduler: sched}).Handler()
+	det, err := a.startDetection(ctx, sched, deliverer)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	handler := det.handler((&api.Server{Scheduler: sched}).Handler())
 	if feeds != nil {
 		if deliverer != nil {
 			feeds.Outbox, feeds.Connectors = a.store, a.cfg.WarningActions()
@@ -102,6 +110,7 @@ loop:
 	if err := srv.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		a.log.Warn("http shutdown", "err", err)
 	}
+	det.close()
 	a.log.Info("stopped")
 	return serveErr
 }

@@ -261,6 +261,7 @@ func (c *Config) validate(errs *[]string, o Options) {
 		add("log.format: %q is not allowed (allowed: text, json)", c.Log.Format)
 	}
 	c.Detection.validate(errs)
+	c.Detection.Inputs.validate(errs, o.ReadOnly)
 	c.Import.validate(c, errs)
 	if tc := c.Sources.ThreatCommand; tc != nil && !o.ReadOnly {
 		tc.validate(c, errs)

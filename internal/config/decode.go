@@ -21,7 +21,7 @@ type scalarDecoder interface {
 type decoder struct {
 	getenv func(string) string
 	// lenientEnv lets ${NAME} references under sources, connectors and
-	// feeds be unset.
+	// feeds, and those of the inputs' credentials, be unset.
 	lenientEnv bool
 	errs       []string
 }
@@ -223,7 +223,7 @@ func (d *decoder) scalar(n *yaml.Node, path string) (string, bool) {
 		return "", false
 	}
 	s, err := expandEnv(n.Value, d.getenv)
-	if err != nil && d.lenientEnv && (strings.HasPrefix(path, "sources.") || strings.HasPrefix(path, "connectors[") || strings.HasPrefix(path, "feeds.")) {
+	if err != nil && d.lenientEnv && (strings.HasPrefix(path, "sources.") || strings.HasPrefix(path, "connectors[") || strings.HasPrefix(path, "feeds.") || inputsCredential(path)) {
 		return "", true
 	}
 	if err != nil {

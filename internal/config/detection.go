@@ -17,6 +17,8 @@ type Detection struct {
 	SuppressionWindow Duration `yaml:"suppression_window"`
 	// Rules holds one block per built-in rule, keyed by the rule's id.
 	Rules DetectionRules `yaml:"rules"`
+	// Inputs configures the HTTP event inputs of serve (inputs.go).
+	Inputs DetectionInputs `yaml:"inputs"`
 }
 
 // DetectionRules has one block per built-in rule. The YAML keys are the
@@ -53,6 +55,7 @@ func DefaultDetection() Detection {
 	return Detection{
 		SuppressionWindow: Duration(DefaultSuppressionWindow),
 		Rules:             DetectionRules{IP: on, Hash: on, URL: on, Registry: on, Email: on, CVE: on, Domain: on},
+		Inputs:            DefaultDetectionInputs(),
 	}
 }
 

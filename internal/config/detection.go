@@ -17,6 +17,8 @@ type Detection struct {
 	SuppressionWindow Duration `yaml:"suppression_window"`
 	// Rules holds one block per built-in rule, keyed by the rule's id.
 	Rules DetectionRules `yaml:"rules"`
+	// Retrohunt configures retro-hunts (internal/config/retrohunt.go).
+	Retrohunt Retrohunt `yaml:"retrohunt"`
 }
 
 // DetectionRules has one block per built-in rule. The YAML keys are the
@@ -53,6 +55,7 @@ func DefaultDetection() Detection {
 	return Detection{
 		SuppressionWindow: Duration(DefaultSuppressionWindow),
 		Rules:             DetectionRules{IP: on, Hash: on, URL: on, Registry: on, Email: on, CVE: on, Domain: on},
+		Retrohunt:         DefaultRetrohunt(),
 	}
 }
 
@@ -87,6 +90,7 @@ func (d *Detection) validate(errs *[]string) {
 	if d.SuppressionWindow < 0 {
 		add("detection.suppression_window: must not be negative (0 turns suppression off; default 1h)")
 	}
+	d.Retrohunt.validate(errs)
 	for _, id := range DetectionRuleIDs {
 		r, _ := d.Rules.Rule(id)
 		p := "detection.rules." + id

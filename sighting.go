@@ -30,10 +30,12 @@ type Sighting struct {
 	Field string
 }
 
-// SightingRange selects sightings of one kind: those whose Key is Lo, or,
-// when Hi is set, between Lo and Hi inclusive; All selects every key.
+// SightingRange selects sightings of one kind: those whose Key is Lo; or,
+// when Hi is set, between Lo and Hi inclusive; or, with Prefix, those
+// whose Key starts with Lo; or, with All, every one.
 type SightingRange struct {
 	Kind   string
 	Lo, Hi string
+	Prefix bool
 	All    bool
 }

@@ -326,13 +326,20 @@ func (c *candidates) ranges(st *RetroStats) []vigil.SightingRange {
 		}
 		rs := c.rs[l]
 		slices.SortFunc(rs, func(a, b vigil.SightingRange) int {
-			return cmp.Or(strings.Compare(a.Lo, b.Lo), strings.Compare(a.Hi, b.Hi))
+			return cmp.Or(strings.Compare(a.Lo, b.Lo), strings.Compare(a.Hi, b.Hi), cmp.Compare(btoi(a.Prefix), btoi(b.Prefix)))
 		})
 		rs = slices.Compact(rs)
 		st.Lookups += len(rs)
 		out = append(out, rs...)
 	}
 	return out
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // appendCandidates appends the sighting keys and key ranges that the
@@ -359,7 +366,7 @@ func appendCandidates(dst []vigil.SightingRange, l lookup, v string) []vigil.Sig
 	case lookupDomain:
 		// Subdomains: keys that start with the reversed domain and a dot.
 		if ok {
-			dst = append(dst, vigil.SightingRange{Kind: kind, Lo: string(key) + ".", Hi: string(key) + ".\xff"})
+			dst = append(dst, vigil.SightingRange{Kind: kind, Lo: string(key) + ".", Prefix: true})
 		}
 	case lookupURL:
 		// An event URL matches an indicator without a scheme through its

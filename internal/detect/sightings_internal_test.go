@@ -90,7 +90,10 @@ func FuzzRetroCandidates(f *testing.F) {
 				t.Fatalf("candidate of kind %s for lookup %s", r.Kind, lookupNames[l])
 			}
 			k := string(key)
-			if r.Hi == "" && k == r.Lo || r.Hi != "" && r.Lo <= k && k <= r.Hi {
+			switch {
+			case r.Prefix && strings.HasPrefix(k, r.Lo),
+				!r.Prefix && r.Hi == "" && k == r.Lo,
+				r.Hi != "" && r.Lo <= k && k <= r.Hi:
 				return
 			}
 		}

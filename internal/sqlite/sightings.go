@@ -151,7 +151,7 @@ func (db *DB) Sightings(ctx context.Context, since time.Time, rs []vigil.Sightin
 	exact := map[string][]string{}
 	var kinds []string
 	for _, r := range rs {
-		if r.All || r.Hi != "" {
+		if r.All || r.Prefix || r.Hi != "" {
 			continue
 		}
 		if _, ok := exact[r.Kind]; !ok {
@@ -202,6 +202,12 @@ func (db *DB) Sightings(ctx context.Context, since time.Time, rs []vigil.Sightin
 		switch {
 		case r.All:
 			err = query(head+`1`, sinceMs, r.Kind)
+		case r.Prefix:
+			if end, ok := prefixEnd(r.Lo); ok {
+				err = query(head+`key >= ? AND key < ?`, sinceMs, r.Kind, []byte(r.Lo), []byte(end))
+			} else {
+				err = query(head+`key >= ?`, sinceMs, r.Kind, []byte(r.Lo))
+			}
 		case r.Hi != "":
 			err = query(head+`key BETWEEN ? AND ?`, sinceMs, r.Kind, []byte(r.Lo), []byte(r.Hi))
 		}
@@ -210,6 +216,19 @@ func (db *DB) Sightings(ctx context.Context, since time.Time, rs []vigil.Sightin
 		}
 	}
 	return nil
+}
+
+// prefixEnd returns the least key greater than every key that starts with
+// p, and false when there is none (p is empty or all 0xff bytes).
+func prefixEnd(p string) (string, bool) {
+	b := []byte(p)
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] != 0xff {
+			b[i]++
+			return string(b[:i+1]), true
+		}
+	}
+	return "", false
 }
 
 // PruneSightings removes the sightings of the days that ended before

@@ -106,6 +106,31 @@ func TestSightingsUpsertLookupPrune(t *testing.T) {
 	}
 }
 
+// TestSightingsPrefix: prefix ranges, with bytes that are not UTF-8; and
+// two rows of one key in one call merge.
+func TestSightingsPrefix(t *testing.T) {
+	c := &clock{t: t0}
+	db, _ := open(t, c, 24*time.Hour)
+	ctx := t.Context()
+	week := t0.Add(-7 * 24 * time.Hour)
+	day := func(n int, h int) time.Time {
+		return t0.Truncate(24*time.Hour).AddDate(0, 0, n).Add(time.Duration(h) * time.Hour)
+	}
+	if err := db.AddSightings(ctx, []vigil.Sighting{
+		sighting("domain", "a.", day(0, 1), day(0, 1), 1, "p1"), sighting("domain", "a.\xff0", day(0, 1), day(0, 1), 1, "p2"),
+		sighting("domain", "a.\xff", day(0, 1), day(0, 1), 1, "p3"), sighting("domain", "a/", day(0, 1), day(0, 1), 1, "p4"),
+		sighting("domain", "\xff\xff", day(0, 1), day(0, 1), 1, "p5"), sighting("domain", "\xff\xff", day(0, 2), day(0, 2), 2, "p6"),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := readSightings(t, db, week, vigil.SightingRange{Kind: "domain", Lo: "a.", Prefix: true}); len(got) != 3 {
+		t.Errorf("prefix a.: %q", got)
+	}
+	if got := readSightings(t, db, week, vigil.SightingRange{Kind: "domain", Lo: "\xff", Prefix: true}); len(got) != 1 || !strings.HasSuffix(got[0], " 3 p6") {
+		t.Errorf("prefix 0xff: %q", got)
+	}
+}
+
 // TestSightingsBatches: more rows than one statement writes, and more keys
 // than one lookup asks for.
 func TestSightingsBatches(t *testing.T) {

@@ -38,6 +38,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	sched := &scheduler.Scheduler{Collectors: cols, Clock: a.clock, Logger: a.log}
+	sched.After = a.retroHuntAfterPull(sched.After, e.stop)
 	deliverer, err := a.deliverer()
 	if err != nil {
 		return err
@@ -54,6 +55,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- srv.Serve(ln) }()
 
+	a.retroHuntAtStart(ctx, e.stop)
 	pullsDone := make(chan struct{})
 	go func() {
 		sched.Run(ctx, e.stop)
@@ -106,4 +108,5 @@ func (a *app) prune(ctx context.Context) {
 	} else if n > 0 {
 		a.log.Info("pruned", "delivered_outbox_rows", n)
 	}
+	a.pruneSightingsLogged(ctx)
 }

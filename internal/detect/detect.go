@@ -191,6 +191,7 @@ func (e *Engine) Match(ctx context.Context, line []byte) ([]vigil.Detection, err
 	if e.sight != nil {
 		e.ev.seq++
 		e.ev.timed, e.ev.identOK = false, false
+		e.ev.counted = e.ev.counted[:0]
 	}
 	x := &e.x
 	var excluded uint64 // bit per rule

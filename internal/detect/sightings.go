@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -20,24 +21,27 @@ import (
 // not recorded: they raised their alerts when they were read.
 //
 // Recording is cheap for the values a stream repeats: the hash the miss
-// cache already computed for (lookup, value as the event wrote it) selects
-// a set of two slots of 32 bytes, in one cache line; a slot counts the
-// value's events and
-// widens its first and last seen in place (written back to the value's
-// entry when another value takes the slot, and before the batch is
-// written); when another value took the slot, a map keyed by that hash and
-// the day finds the entry. A value seen again in the same batch costs no
-// normalization and no allocation, and mostly one cache line. A new value is normalized (as the matcher normalizes it),
-// and only then is the event's identity computed, once per event. Two
-// spellings of one value ("EVIL.example", "evil.example") get two entries,
-// which the store merges. A hash collision would merge two values' counts
-// (odds about 2^-64 per pair, as for the miss cache). A batch holds at
-// most half of SightingsConfig.MaxValues values; when it is full, or
-// FlushInterval has passed, it is handed to the store on a goroutine of
-// its own while the next batch fills, so at most MaxValues values are in
-// memory. Events are recorded only while a Snapshot is in place, and only
-// when their @timestamp is within the window (a missing or future one
-// counts as the time the event was read).
+// cache already computed for (lookup, value as the event wrote it), mixed
+// with the day, selects a set of four 16-byte slots in one cache line; a
+// slot counts the value's events and widens its first and last seen in
+// place, and is written back to the value's entry when another value
+// takes it and before the batch is written. A value not in its set is
+// found in a map keyed by that hash. A value seen again in the same batch
+// costs no normalization and no allocation, and mostly one cache line. A
+// new value is normalized (as the matcher normalizes it), and only then
+// is the event's identity computed, once per event; it takes a slot only
+// when one of its set is free, so that values seen once (a file's hash) do
+// not push out those that come again and again. Two spellings of one
+// value ("EVIL.example", "evil.example") get two entries, which the store
+// merges. A hash collision would merge two values' counts (odds about
+// 2^-64 per pair, as for the miss cache).
+//
+// A batch holds at most half of SightingsConfig.MaxValues values; when it
+// is full, or FlushInterval has passed, it is handed to the store on a
+// goroutine of its own while the next batch fills, so at most MaxValues
+// values are in memory. Events are recorded only while a Snapshot is in
+// place, and only when their @timestamp is within the window (a missing or
+// future one counts as the time the event was read).
 
 // SightingStore keeps sightings. *sqlite.DB implements it.
 type SightingStore interface {
@@ -85,7 +89,7 @@ func lookupNamed(kind string) (lookup, bool) {
 	return 0, false
 }
 
-// sightSlots is the size of the cache of a recorder (2 MiB): two-way set
+// sightSlots is the size of the cache of a recorder (1 MiB): four-way set
 // associative, a set per 64-byte cache line.
 const sightSlots = 1 << 16
 
@@ -97,7 +101,7 @@ type recorder struct {
 	cfg   SightingsConfig
 	half  int
 	slots []sightSlot
-	m     map[uint64]int32 // hash of (lookup, raw value) and day → index in ents
+	m     map[uint64]int32 // tag → index in ents
 	ents  []sightEnt
 	key   []byte
 	start int64 // when the batch's first value came, Unix ns
@@ -110,53 +114,53 @@ type recorder struct {
 	err     error
 }
 
-// sightSlot caches the entry of a hash of (lookup, raw value) for a day:
-// its events since the slot was loaded, and the first and last of them as
-// milliseconds of the day. idx -1 marks a value that can never match (not
-// an address, say).
+// sightSlot caches the entry of a tag, the hash of (lookup, raw value)
+// mixed with the day (0: a free slot). data holds the events counted
+// since the slot was loaded (10 bits) and the first and last of them, as
+// milliseconds of the day (27 bits each); slotInvalid marks a value that
+// can never match (not an address, say).
 type sightSlot struct {
-	h           uint64
-	idx         int32
-	day         int32
-	first, last uint32
-	count       uint32
-	seq         uint32 // the low bits of the last event counted
+	tag  uint64
+	data uint64
 }
 
-// load makes s the slot of entry idx, for the event being matched, which
-// the entry has counted.
-func (s *sightSlot) load(h uint64, idx int32, ev *eventState) {
-	*s = sightSlot{h: h, idx: idx, day: ev.day, first: ev.msOfDay, last: ev.msOfDay, seq: uint32(ev.seq)}
+const (
+	slotWays     = 4
+	slotMsBits   = 27
+	slotMsMask   = 1<<slotMsBits - 1
+	slotCountMax = 1<<(64-2*slotMsBits) - 1
+	slotInvalid  = ^uint64(0)
+)
+
+func slotData(first, last uint32, count uint64) uint64 {
+	return uint64(first) | uint64(last)<<slotMsBits | count<<(2*slotMsBits)
 }
 
-// touch counts the event being matched.
-func (s *sightSlot) touch(ev *eventState) {
-	if s.seq != uint32(ev.seq) {
-		s.seq = uint32(ev.seq)
-		s.count++
-	}
-	s.first = min(s.first, ev.msOfDay)
-	s.last = max(s.last, ev.msOfDay)
-}
+func (s *sightSlot) count() uint64 { return s.data >> (2 * slotMsBits) }
 
-// writeBack adds what s counted to its entry.
+// writeBack adds what slot s counted to its entry and zeroes its count.
 func (r *recorder) writeBack(s *sightSlot) {
-	if s.idx < 0 || s.h == 0 {
+	if s.tag == 0 || s.data == slotInvalid {
 		return
 	}
-	en := &r.ents[s.idx]
-	base := int64(s.day) * msPerDay
-	en.first = min(en.first, base+int64(s.first))
-	en.last = max(en.last, base+int64(s.last))
-	en.count += int64(s.count)
-	s.count = 0
+	idx, ok := r.m[s.tag]
+	if !ok {
+		return
+	}
+	en := &r.ents[idx]
+	base := int64(en.day) * msPerDay
+	en.first = min(en.first, base+int64(s.data&slotMsMask))
+	en.last = max(en.last, base+int64(s.data>>slotMsBits&slotMsMask))
+	en.count += int64(s.count())
+	s.data &= 1<<(2*slotMsBits) - 1
 }
 
 // sightEnt is one (kind, value, day) of the batch.
 type sightEnt struct {
 	key         string // lookup byte, day (4 bytes), the value's sighting key
-	field       int32  // the field slot of the event referred to
-	first, last int64  // Unix ms
+	day         int32
+	field       int32 // the field slot of the event referred to
+	first, last int64 // Unix ms
 	count       int64
 	seq         uint64 // the last event counted
 	evTime      int64
@@ -172,6 +176,8 @@ type eventState struct {
 	ms      int64
 	day     int32
 	msOfDay uint32
+	mix     uint64   // mixes the day into slot tags
+	counted []uint32 // the slots that counted this event
 	ident   string
 	identOK bool
 }
@@ -284,44 +290,59 @@ func (e *Engine) record(ctx context.Context, h uint64, l lookup, slot int32, val
 	if ev.skip {
 		return
 	}
-	set := r.slots[h&(sightSlots-2) : h&(sightSlots-2)+2 : h&(sightSlots-2)+2]
+	tag := h ^ ev.mix
+	if tag == 0 {
+		tag = 1
+	}
+	base := tag & (sightSlots - slotWays)
+	set := r.slots[base : base+slotWays : base+slotWays]
 	for i := range set {
-		if s := &set[i]; s.h == h && (s.idx < 0 || s.day == ev.day) {
-			if s.idx >= 0 {
-				s.touch(ev)
-			}
+		sl := &set[i]
+		if sl.tag != tag {
+			continue
+		}
+		d := sl.data
+		if d == slotInvalid {
 			return
 		}
-	}
-	// The way to replace: a free one, else the one that counted fewer
-	// events since it was loaded.
-	s := &set[0]
-	if set[0].h != 0 && (set[1].h == 0 || set[1].count < set[0].count) {
-		s = &set[1]
-	}
-	mk := h ^ uint64(uint32(ev.day))*0x9e3779b97f4a7c15
-	if idx, ok := r.m[mk]; ok {
-		// Seen twice: worth the slot.
-		r.ents[idx].touch(ev)
-		r.writeBack(s)
-		s.load(h, idx, ev)
+		count := d >> (2 * slotMsBits)
+		if at := uint32(base) + uint32(i); !slices.Contains(ev.counted, at) {
+			ev.counted = append(ev.counted, at)
+			count++
+		}
+		sl.data = slotData(min(uint32(d&slotMsMask), ev.msOfDay), max(uint32(d>>slotMsBits&slotMsMask), ev.msOfDay), count)
+		if count == slotCountMax {
+			r.writeBack(sl)
+		}
 		return
 	}
-	// A new value takes the slot only when it is free: values seen once
-	// (a file's hash, a URL's query) must not push out those that come
-	// again and again.
+	// The way to replace: a free one, else the one that counted fewest
+	// events since it was loaded.
+	way := 0
+	for i := 1; i < slotWays && set[way].tag != 0; i++ {
+		if set[i].tag == 0 || set[i].count() < set[way].count() {
+			way = i
+		}
+	}
+	sl := &set[way]
+	if idx, ok := r.m[tag]; ok {
+		// Seen twice: worth the slot.
+		r.ents[idx].touch(ev)
+		r.load(sl, tag, uint32(base)+uint32(way), ev)
+		return
+	}
 	r.key = append(r.key[:0], byte(l), 0, 0, 0, 0)
 	binary.LittleEndian.PutUint32(r.key[1:], uint32(ev.day))
 	var ok bool
 	r.key, ok = appendSightingKey(r.key, l, val)
 	if !ok || len(r.key)-sightKeyHead > MaxSightingKey {
-		if s.h == 0 {
-			*s = sightSlot{h: h, idx: -1}
+		if sl.tag == 0 {
+			*sl = sightSlot{tag: tag, data: slotInvalid}
 		}
 		return
 	}
 	if len(r.ents) >= r.half {
-		e.handoff(ctx) // clears the slots
+		e.handoff(ctx) // frees every slot
 	}
 	if len(r.ents) == 0 {
 		r.start = now.UnixNano()
@@ -330,12 +351,20 @@ func (e *Engine) record(ctx context.Context, h uint64, l lookup, slot int32, val
 		ev.ident, ev.identOK = e.identity(line), true
 	}
 	idx := int32(len(r.ents))
-	r.ents = append(r.ents, sightEnt{key: string(r.key), field: slot, first: ev.ms, last: ev.ms,
+	r.ents = append(r.ents, sightEnt{key: string(r.key), day: ev.day, field: slot, first: ev.ms, last: ev.ms,
 		count: 1, seq: ev.seq, evTime: ev.ms, event: ev.ident})
-	r.m[mk] = idx
-	if s.h == 0 {
-		s.load(h, idx, ev)
+	r.m[tag] = idx
+	if sl.tag == 0 {
+		r.load(sl, tag, uint32(base)+uint32(way), ev)
 	}
+}
+
+// load gives slot sl, number at, to tag, for the event being matched,
+// which the tag's entry has counted.
+func (r *recorder) load(sl *sightSlot, tag uint64, at uint32, ev *eventState) {
+	r.writeBack(sl)
+	*sl = sightSlot{tag: tag, data: slotData(ev.msOfDay, ev.msOfDay, 0)}
+	ev.counted = append(ev.counted, at)
 }
 
 func (en *sightEnt) touch(ev *eventState) {
@@ -377,6 +406,7 @@ func (e *Engine) eventTime(ctx context.Context, now time.Time) {
 	ev.skip = ms < nowMs-r.cfg.Window.Milliseconds()
 	ev.ms, ev.day = ms, int32(dayOf(ms))
 	ev.msOfDay = uint32(ms - int64(ev.day)*msPerDay)
+	ev.mix = uint64(uint32(ev.day)) * 0x9e3779b97f4a7c15
 	if len(r.ents) > 0 && now.UnixNano()-r.start >= int64(r.cfg.FlushInterval) {
 		e.handoff(ctx)
 	}

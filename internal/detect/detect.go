@@ -17,6 +17,10 @@
 // of its line when it has none. An alert's ID is a hash of the rule, the
 // event and the sorted indicators, so it is stable across runs and stores
 // (a store keeps one copy per ID, a receiver drops a duplicate).
+//
+// For retro-hunts, an Engine can record the values that matched nothing as
+// sightings (RecordSightings, sightings.go), and a RetroHunter checks the
+// indicators that arrive later against them (retrohunt.go).
 package detect
 
 import (

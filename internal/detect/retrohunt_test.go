@@ -384,6 +384,42 @@ func TestRetroHunt(t *testing.T) {
 	}
 }
 
+// TestRetroHuntCVE: a CVE that arrives after a scanner reported it; the
+// enrichment carries Rapid7's vulnerability object, as live CVE alerts do.
+func TestRetroHuntCVE(t *testing.T) {
+	e := newRetroEnv(t, 0)
+	e.run(t)
+	e.eng.Match(t.Context(), []byte(`{"@timestamp":"`+at(-20*time.Hour)+`","event":{"id":"scan-1"},"vulnerability":{"id":"cve-2023-9999"}}`))
+	if err := e.eng.FlushSightings(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.db.WritePage(t.Context(), vigil.Page{Source: "test", Dataset: "ti_rapid7_threat_command.vulnerability", Docs: []vigil.Document{cve("CVE-2023-9999")}}); err != nil {
+		t.Fatal(err)
+	}
+	if st := e.run(t); st.Indicators != 1 || st.Alerts != 1 || st.Stored != 1 {
+		t.Fatalf("hunt: %+v", st)
+	}
+	var got map[string]any
+	err := e.db.Detections(t.Context(), sqlite.DetectionFilter{RuleID: "cve"}, func(d vigil.Detection) error {
+		return json.Unmarshal(d.Source, &got)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFields(t, "cve alert", got, map[string]any{
+		"vulnerability.id":      "CVE-2023-9999",
+		"event.id":              "scan-1",
+		"rule.name":             "Rapid7 Threat Command CVEs Correlation",
+		"kibana.alert.severity": "high",
+	})
+	en := get(got, "threat.enrichments").([]any)[0].(map[string]any)
+	checkFields(t, "cve enrichment", en, map[string]any{
+		"indicator.cvss_score": 9.8,
+		"matched.field":        "vulnerability.id",
+		"matched.index":        "ti_rapid7_threat_command.vulnerability",
+	})
+}
+
 // checkFields checks the values at dotted paths of doc.
 func checkFields(t *testing.T, what string, doc map[string]any, want map[string]any) {
 	t.Helper()

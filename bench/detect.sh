@@ -11,6 +11,7 @@
 #   bench/detect.sh                          # 1M indicators, 1M events
 #   N=10000000 M=2000000 bench/detect.sh     # the 10M figure
 #   KEEP=/tmp/vigil-bench bench/detect.sh    # keep (and reuse) the data
+#   RETROHUNT=false bench/detect.sh          # without recording sightings
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,7 +35,8 @@ if [ ! -f "$dir/done-$N-$M" ]; then
   /usr/bin/time -f "generated in %e s, peak RSS %M KiB" go run ./bench/detectgen -indicators "$N" -events "$M" -dir "$dir"
   touch "$dir/done-$N-$M"
 fi
-printf 'data_dir: %s\nlog:\n  level: warn\n' "$dir/data" > "$dir/vigil.yaml"
+# RETROHUNT=false: match without recording sightings (detection.retrohunt).
+printf 'data_dir: %s\nlog:\n  level: warn\ndetection:\n  retrohunt:\n    enabled: %s\n' "$dir/data" "${RETROHUNT:-true}" > "$dir/vigil.yaml"
 ls -l "$dir/events.ndjson" "$dir/values.txt" | awk '{print $5, $9}'
 echo "events: $(wc -l < "$dir/events.ndjson"), average $(($(stat -c %s "$dir/events.ndjson") / M)) bytes"
 

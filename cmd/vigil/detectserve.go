@@ -26,6 +26,8 @@ type serveDetection struct {
 	cancel  context.CancelFunc
 	ran     chan struct{} // closed when the pipeline's Run returned
 	follow  sync.WaitGroup
+	store   vigil.Store
+	loading sync.Mutex // one index build at a time
 }
 
 // sourcesForServe reports whether a source is configured. serve runs
@@ -53,6 +55,7 @@ func (a *app) startDetection(ctx context.Context, sched *scheduler.Scheduler, d 
 	if err != nil {
 		return nil, err
 	}
+	a.recordSightings(eng)
 	ready := make(chan struct{})
 	opts := ingest.Options{
 		Engine:               eng,
@@ -72,14 +75,28 @@ func (a *app) startDetection(ctx context.Context, sched *scheduler.Scheduler, d 
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	sd := &serveDetection{eng: eng, pipe: pipe, log: a.log.With("component", "detection"), rebuild: make(chan struct{}, 1), cancel: cancel, ran: make(chan struct{})}
+	sd := &serveDetection{eng: eng, pipe: pipe, log: a.log.With("component", "detection"), rebuild: make(chan struct{}, 1), cancel: cancel, ran: make(chan struct{}), store: a.store}
+	// After a pull that wrote records: the new index is swapped in, then
+	// the sightings the engine holds are written, before any later hook
+	// (the retro-hunt) runs. Events matched against the old index are then
+	// sightings the hunt sees; later ones match live.
 	prev := sched.After
 	sched.After = func(ctx context.Context, r vigil.PullResult, err error) {
 		if prev != nil {
 			prev(ctx, r, err)
 		}
-		if r.Records > 0 {
-			sd.requestRebuild()
+		if r.Records == 0 {
+			return
+		}
+		if err := sd.rebuildNow(ctx); err != nil {
+			if ctx.Err() == nil {
+				sd.log.Error("rebuilding the detection index after a pull; matching goes on with the previous one", "err", err)
+			}
+			return
+		}
+		var ferr error
+		if err := sd.pipe.Do(ctx, func(ctx context.Context) { ferr = eng.FlushSightings(ctx) }); err == nil && ferr != nil {
+			sd.log.Error("writing sightings", "err", ferr)
 		}
 	}
 	sd.follow.Go(func() { sd.followStore(ctx, a.store, ready) })
@@ -107,11 +124,19 @@ func (sd *serveDetection) requestRebuild() {
 	}
 }
 
+// rebuildNow builds a Snapshot and swaps it in, waiting for a build in
+// progress first.
+func (sd *serveDetection) rebuildNow(ctx context.Context) error {
+	sd.loading.Lock()
+	defer sd.loading.Unlock()
+	return rebuildIndex(ctx, sd.store, sd.eng, sd.log)
+}
+
 // followStore loads the Snapshot, closes ready, and rebuilds it whenever
 // asked, until ctx ends. A failed rebuild keeps the previous Snapshot.
 func (sd *serveDetection) followStore(ctx context.Context, store vigil.Store, ready chan<- struct{}) {
 	for ctx.Err() == nil {
-		if err := rebuildIndex(ctx, store, sd.eng, sd.log); err == nil {
+		if err := sd.rebuildNow(ctx); err == nil {
 			close(ready)
 			break
 		} else if ctx.Err() == nil {
@@ -125,7 +150,7 @@ func (sd *serveDetection) followStore(ctx context.Context, store vigil.Store, re
 			return
 		case <-sd.rebuild:
 		}
-		if err := rebuildIndex(ctx, store, sd.eng, sd.log); err != nil && ctx.Err() == nil {
+		if err := sd.rebuildNow(ctx); err != nil && ctx.Err() == nil {
 			sd.log.Error("rebuilding the detection index; matching goes on with the previous one", "err", err)
 		}
 	}
@@ -167,6 +192,9 @@ func (sd *serveDetection) close() {
 	}
 	sd.pipe.Close()
 	<-sd.ran // what was queued is matched and its alerts stored
+	if err := sd.eng.FlushSightings(context.Background()); err != nil {
+		sd.log.Error("writing sightings", "err", err)
+	}
 	sd.cancel()
 	sd.follow.Wait()
 	st := sd.pipe.Stats()

@@ -114,6 +114,9 @@ func cmdImport(ctx context.Context, e *env, args []string) error {
 	if err := a.store.Sync(ctx); err != nil {
 		return err
 	}
+	if err := a.retroHunt(ctx, e.stop); err != nil {
+		return err
+	}
 	if failed > 0 {
 		return fmt.Errorf("%d of %d files could not be read (see above)", failed, len(files))
 	}

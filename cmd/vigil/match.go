@@ -84,10 +84,14 @@ func cmdMatch(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	eng.Swap(snap)
+	a.recordSightings(eng)
 	start, cpu0 = time.Now(), cpuTime()
 	m := &matchRun{a: a, e: e, eng: eng, out: bufio.NewWriterSize(e.stdout, 256<<10)}
 	runErr := m.run(ctx, o)
 	if err := m.flush(ctx); err != nil && runErr == nil {
+		runErr = err
+	}
+	if err := eng.FlushSightings(ctx); err != nil && runErr == nil {
 		runErr = err
 	}
 	st := eng.Stats()

@@ -42,6 +42,9 @@ func cmdPull(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	failures := pullAll(ctx, a, cols, e.stop, prog)
+	if err := a.retroHunt(ctx, e.stop); err != nil {
+		failures = append(failures, err.Error())
+	}
 	if ps, err := a.store.Prune(ctx); err != nil {
 		failures = append(failures, fmt.Sprintf("prune: %v", err))
 	} else if ps.RawDocs > 0 || ps.Expired > 0 {

@@ -58,6 +58,8 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		ln.Close()
 		return err
 	}
+	// After detection's hook (the new index in, its sightings written).
+	sched.After = a.retroHuntAfterPull(sched.After, e.stop)
 	handler := det.handler((&api.Server{Scheduler: sched}).Handler())
 	if feeds != nil {
 		if deliverer != nil {
@@ -77,6 +79,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- srv.Serve(ln) }()
 
+	a.retroHuntAtStart(ctx, e.stop)
 	pullsDone := make(chan struct{})
 	go func() {
 		sched.Run(ctx, e.stop)
@@ -130,4 +133,5 @@ func (a *app) prune(ctx context.Context) {
 	} else if n > 0 {
 		a.log.Info("pruned", "delivered_outbox_rows", n)
 	}
+	a.pruneSightingsLogged(ctx)
 }

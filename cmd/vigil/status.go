@@ -32,7 +32,10 @@ func cmdStatus(ctx context.Context, e *env, args []string) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	return printOutbox(ctx, e, a)
+	if err := printOutbox(ctx, e, a); err != nil {
+		return err
+	}
+	return printSightings(ctx, e, a)
 }
 
 // printOutbox prints the outbox per connector, when it holds anything.
@@ -82,5 +85,5 @@ func cmdPrune(ctx context.Context, e *env, args []string) error {
 	if n > 0 {
 		fmt.Fprintf(e.stdout, "removed %d deliveries done more than %s ago from the outbox\n", n, a.cfg.Retention)
 	}
-	return nil
+	return pruneSightingsCmd(ctx, e, a)
 }

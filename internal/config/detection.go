@@ -19,6 +19,8 @@ type Detection struct {
 	Rules DetectionRules `yaml:"rules"`
 	// Inputs configures the HTTP event inputs of serve (inputs.go).
 	Inputs DetectionInputs `yaml:"inputs"`
+	// Retrohunt configures retro-hunts (internal/config/retrohunt.go).
+	Retrohunt Retrohunt `yaml:"retrohunt"`
 }
 
 // DetectionRules has one block per built-in rule. The YAML keys are the
@@ -56,6 +58,7 @@ func DefaultDetection() Detection {
 		SuppressionWindow: Duration(DefaultSuppressionWindow),
 		Rules:             DetectionRules{IP: on, Hash: on, URL: on, Registry: on, Email: on, CVE: on, Domain: on},
 		Inputs:            DefaultDetectionInputs(),
+		Retrohunt:         DefaultRetrohunt(),
 	}
 }
 
@@ -90,6 +93,7 @@ func (d *Detection) validate(errs *[]string) {
 	if d.SuppressionWindow < 0 {
 		add("detection.suppression_window: must not be negative (0 turns suppression off; default 1h)")
 	}
+	d.Retrohunt.validate(errs)
 	for _, id := range DetectionRuleIDs {
 		r, _ := d.Rules.Rule(id)
 		p := "detection.rules." + id

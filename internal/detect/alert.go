@@ -356,6 +356,15 @@ func (e *Engine) buildAlert(line []byte, r *activeRule, ens []enrichment, id str
 			out = appendMember(out, m)
 		}
 	}
+	out = appendAlertMembers(out, r, id, origTime)
+	out = append(out, `}}}`...)
+	return out, nil
+}
+
+// appendAlertMembers appends the members of kibana.alert that an alert
+// sets: uuid, severity, risk_score, original_time (when origTime, a JSON
+// value, is not nil) and rule.
+func appendAlertMembers(out []byte, r *activeRule, id string, origTime []byte) []byte {
 	out = append(out, `"uuid":`...)
 	out = appendJSONString(out, id)
 	out = append(out, `,"severity":`...)
@@ -372,8 +381,7 @@ func (e *Engine) buildAlert(line []byte, r *activeRule, ens []enrichment, id str
 		out = append(out, `,"rule_id":`...)
 		out = appendJSONString(out, r.ElasticRuleID)
 	}
-	out = append(out, `,"type":"threat_match"}}}}`...)
-	return out, nil
+	return append(out, `,"type":"threat_match"}`...)
 }
 
 // timeFormat is how alert times are written: UTC, milliseconds.

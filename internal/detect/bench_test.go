@@ -12,6 +12,7 @@ package detect_test
 // under -short the 1M variant uses 100,000 indicators.
 
 import (
+	"context"
 	"time"
 
 	"runtime"
@@ -23,6 +24,7 @@ import (
 	"github.com/vigil-ti/vigil/internal/detect/detecttest"
 	"github.com/vigil-ti/vigil/internal/matcher"
 	"github.com/vigil-ti/vigil/internal/matcher/matchertest"
+	"github.com/vigil-ti/vigil/internal/sqlite"
 )
 
 // cpuTime returns the CPU time the process has used (user and system).
@@ -62,7 +64,13 @@ func benchSnapshot(b *testing.B, g *matchertest.Generator, n int) *detect.Snapsh
 	return sb.Build()
 }
 
-func benchMatch(b *testing.B, n int) {
+// discard drops sightings: BenchmarkMatchSightings measures recording
+// alone.
+type discard struct{}
+
+func (discard) AddSightings(context.Context, []vigil.Sighting) error { return nil }
+
+func benchMatch(b *testing.B, n int, sightings detect.SightingStore) {
 	cfg := matchertest.DefaultConfig()
 	g := matchertest.New(cfg)
 	before := heapAlloc()
@@ -81,6 +89,9 @@ func benchMatch(b *testing.B, n int) {
 		b.Fatal(err)
 	}
 	eng.Swap(snap)
+	if sightings != nil {
+		eng.RecordSightings(detect.SightingsConfig{Store: sightings, Window: 7 * 24 * time.Hour})
+	}
 	b.SetBytes(int64(size / nEvents))
 	b.ResetTimer()
 	cpu0 := cpuTime(b)
@@ -91,6 +102,9 @@ func benchMatch(b *testing.B, n int) {
 			b.Fatal(err)
 		}
 		alerts += len(dets)
+	}
+	if err := eng.FlushSightings(b.Context()); err != nil {
+		b.Fatal(err)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 	b.ReportMetric(float64(b.N)/(cpuTime(b)-cpu0).Seconds(), "events/cpu-s")
@@ -110,7 +124,33 @@ func BenchmarkMatch(b *testing.B) {
 	if testing.Short() {
 		n = 100_000
 	}
-	benchMatch(b, n)
+	benchMatch(b, n, nil)
+}
+
+// BenchmarkMatchSightings is BenchmarkMatch recording sightings, which it
+// drops: the cost of recording on the matching goroutine.
+func BenchmarkMatchSightings(b *testing.B) {
+	n := 1_000_000
+	if testing.Short() {
+		n = 100_000
+	}
+	benchMatch(b, n, discard{})
+}
+
+// BenchmarkMatchSightingsSQLite records the sightings into a store: the
+// writes run on a goroutine of their own, so events/cpu-s counts them and
+// events/s shows what two cores do.
+func BenchmarkMatchSightingsSQLite(b *testing.B) {
+	n := 1_000_000
+	if testing.Short() {
+		n = 100_000
+	}
+	db, err := sqlite.Open(b.Context(), b.TempDir(), sqlite.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	benchMatch(b, n, db)
 }
 
 // BenchmarkMatch10M: 10M indicators. Skipped under -short.
@@ -118,5 +158,5 @@ func BenchmarkMatch10M(b *testing.B) {
 	if testing.Short() {
 		b.Skip("10M indicators: about 2 GiB of memory; run without -short")
 	}
-	benchMatch(b, 10_000_000)
+	benchMatch(b, 10_000_000, nil)
 }

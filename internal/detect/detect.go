@@ -17,6 +17,10 @@
 // of its line when it has none. An alert's ID is a hash of the rule, the
 // event and the sorted indicators, so it is stable across runs and stores
 // (a store keeps one copy per ID, a receiver drops a duplicate).
+//
+// For retro-hunts, an Engine can record the values that matched nothing as
+// sightings (RecordSightings, sightings.go), and a RetroHunter checks the
+// indicators that arrive later against them (retrohunt.go).
 package detect
 
 import (
@@ -76,6 +80,8 @@ type Engine struct {
 	supp    suppressor
 	members memberScanner
 	stats   Stats
+	sight   *recorder  // nil: sightings are not recorded
+	ev      eventState // of the event being matched, for sight
 }
 
 // use is one rule that matches a field.
@@ -186,6 +192,11 @@ func (e *Engine) Match(ctx context.Context, line []byte) ([]vigil.Detection, err
 	if snap == nil {
 		return nil, nil
 	}
+	if e.sight != nil {
+		e.ev.seq++
+		e.ev.timed, e.ev.identOK = false, false
+		e.ev.counted = e.ev.counted[:0]
+	}
 	x := &e.x
 	var excluded uint64 // bit per rule
 	for ri, s := range e.excludes {
@@ -217,11 +228,17 @@ func (e *Engine) Match(ctx context.Context, line []byte) ([]vigil.Detection, err
 			val := x.str(v)
 			h := e.misses.hash(u.lookup, val)
 			if e.misses.known(h) {
+				if e.sight != nil {
+					e.record(ctx, h, u.lookup, v.slot, val, line, now)
+				}
 				continue
 			}
 			e.refs = lookupValue(idx, u.lookup, val, now, e.refs[:0])
 			if len(e.refs) == 0 {
 				e.misses.add(h)
+				if e.sight != nil {
+					e.record(ctx, h, u.lookup, v.slot, val, line, now)
+				}
 			}
 			for _, r := range e.refs {
 				hits = append(hits, hit{rule: u.rule, val: int32(i), ref: r})

@@ -115,6 +115,49 @@ type Pipeline struct {
 		requests, events, malformed, failed, alerts, stored, rejected, tooLarge atomic.Int64
 	}
 	seqNo atomic.Int64
+	// calls run on the matching goroutine (see Do).
+	calls chan call
+}
+
+// call is a function that Do runs on the matching goroutine.
+type call struct {
+	fn   func(context.Context)
+	done chan struct{}
+}
+
+// Do runs fn on the matching goroutine, between two requests, and waits
+// until it has run: the Engine is not safe for concurrent use, so work on
+// it from elsewhere (flushing its sightings before a retro-hunt) goes
+// through here. It returns ctx's error, or an error when the pipeline
+// stopped before running fn.
+func (p *Pipeline) Do(ctx context.Context, fn func(context.Context)) error {
+	c := call{fn: fn, done: make(chan struct{})}
+	select {
+	case p.calls <- c:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-p.q.closed:
+		return errClosed
+	}
+	select {
+	case <-c.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// runCalls runs the calls waiting, without blocking.
+func (p *Pipeline) runCalls(ctx context.Context) {
+	for {
+		select {
+		case c := <-p.calls:
+			c.fn(ctx)
+			close(c.done)
+		default:
+			return
+		}
+	}
 }
 
 // New returns a Pipeline; Run must run for requests to be answered.
@@ -146,7 +189,7 @@ func New(opts Options) (*Pipeline, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	p := &Pipeline{opts: opts, log: opts.Logger}
+	p := &Pipeline{opts: opts, log: opts.Logger, calls: make(chan call)}
 	major, err := esMajor(opts.ElasticsearchVersion)
 	if err != nil {
 		return nil, err
@@ -274,6 +317,9 @@ func (p *Pipeline) Run(ctx context.Context) {
 			case <-p.q.wake:
 			case <-p.q.closed:
 			case <-ctx.Done():
+			case c := <-p.calls:
+				c.fn(ctx)
+				close(c.done)
 			}
 			continue
 		}
@@ -285,6 +331,7 @@ func (p *Pipeline) Run(ctx context.Context) {
 				break
 			}
 			p.process(ctx, j)
+			p.runCalls(ctx)
 			if len(p.pending) >= p.opts.FlushAlerts || (len(p.pending) > 0 && time.Since(p.firstPending) >= p.opts.FlushEvery) {
 				p.flush(ctx)
 			}

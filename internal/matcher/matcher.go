@@ -360,6 +360,11 @@ func ipv4Key(a netip.Addr) uint32 {
 	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 }
 
+// ParseAddr parses an event's IP address as MatchIPString reads it:
+// surrounding white space and a zone dropped, IPv4-mapped IPv6 addresses
+// unmapped. It does not allocate.
+func ParseAddr(s string) (netip.Addr, bool) { return parseAddr(trimSpace(s)) }
+
 // parseAddr parses an IP address without its zone, and unmaps IPv4-mapped
 // IPv6 addresses. It does not allocate.
 func parseAddr(s string) (netip.Addr, bool) {

@@ -1,0 +1,622 @@
+package detect
+
+import (
+	"context"
+	"encoding/binary"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vigil-ti/vigil"
+	"github.com/vigil-ti/vigil/internal/matcher"
+)
+
+// Sightings. While an Engine reads events it can record, for a
+// retro-hunt (see RetroHunter), the values of the rules' fields that
+// matched nothing: per (kind, value, UTC day of the event's @timestamp)
+// the first and last @timestamp, a count of events, and one event to
+// refer to (its event.id, or a hash of its line). Values that matched are
+// not recorded: they raised their alerts when they were read.
+//
+// Recording is cheap for the values a stream repeats: the hash the miss
+// cache already computed for (lookup, value as the event wrote it), mixed
+// with the day, selects a set of four 16-byte slots in one cache line; a
+// slot counts the value's events and widens its first and last seen in
+// place, and is written back to the value's entry when another value
+// takes it and before the batch is written. A value not in its set is
+// found in a map keyed by that hash. A value seen again in the same batch
+// costs no normalization and no allocation, and mostly one cache line. A
+// new value is normalized (as the matcher normalizes it), and only then
+// is the event's identity computed, once per event; it takes a slot only
+// when one of its set is free, so that values seen once (a file's hash) do
+// not push out those that come again and again. Two spellings of one
+// value ("EVIL.example", "evil.example") get two entries, which the store
+// merges. A hash collision would merge two values' counts (odds about
+// 2^-64 per pair, as for the miss cache).
+//
+// A batch holds at most half of SightingsConfig.MaxValues values; when it
+// is full, or FlushInterval has passed, it is handed to the store on a
+// goroutine of its own while the next batch fills, so at most MaxValues
+// values are in memory. Events are recorded only while a Snapshot is in
+// place, and only when their @timestamp is within the window (a missing or
+// future one counts as the time the event was read).
+
+// SightingStore keeps sightings. *sqlite.DB implements it.
+type SightingStore interface {
+	AddSightings(ctx context.Context, ss []vigil.Sighting) error
+}
+
+// SightingsConfig configures the recording of sightings.
+type SightingsConfig struct {
+	Store SightingStore
+	// Window is how far back events are recorded: an event whose
+	// @timestamp is older than now - Window is not.
+	Window time.Duration
+	// MaxValues bounds the values held in memory: the batch being filled
+	// holds half of them, the batch being written the other half. 0 means
+	// DefaultMaxSightings.
+	MaxValues int
+	// FlushInterval is how long a value may wait in memory while events
+	// come; 0 means DefaultSightingsFlush. FlushSightings writes at once.
+	FlushInterval time.Duration
+}
+
+// Defaults of SightingsConfig.
+const (
+	DefaultMaxSightings   = 1 << 17
+	DefaultSightingsFlush = time.Minute
+)
+
+// MaxSightingKey is the longest value recorded, in normal form; a longer
+// one is not (its events raise no retro-hunt alert).
+const MaxSightingKey = 4096
+
+// lookupNames are the sighting kinds, by rule lookup.
+var lookupNames = [...]string{
+	lookupIP: "ip", lookupHash: "hash", lookupURL: "url", lookupRegistry: "registry",
+	lookupEmail: "email", lookupCVE: "cve", lookupDomain: "domain",
+}
+
+// lookupNamed returns the lookup of a sighting kind.
+func lookupNamed(kind string) (lookup, bool) {
+	for l, n := range lookupNames {
+		if n == kind {
+			return lookup(l), true
+		}
+	}
+	return 0, false
+}
+
+// sightSlots is the size of the cache of a recorder (1 MiB): four-way set
+// associative, a set per 64-byte cache line.
+const sightSlots = 1 << 16
+
+// sightKeyHead is the length of a batch key's head: the lookup and the
+// day.
+const sightKeyHead = 5
+
+type recorder struct {
+	cfg   SightingsConfig
+	half  int
+	slots []sightSlot
+	m     map[uint64]int32 // tag → index in ents
+	ents  []sightEnt
+	key   []byte
+	start int64 // when the batch's first value came, Unix ns
+
+	// The batch being written, on its goroutine.
+	writing bool
+	done    chan error
+	bufs    [2][]vigil.Sighting
+	cur     int // bufs[cur] is being written
+	err     error
+}
+
+// sightSlot caches the entry of a tag, the hash of (lookup, raw value)
+// mixed with the day (0: a free slot). data holds the events counted
+// since the slot was loaded (10 bits) and the first and last of them, as
+// milliseconds of the day (27 bits each); slotInvalid marks a value that
+// can never match (not an address, say).
+type sightSlot struct {
+	tag  uint64
+	data uint64
+}
+
+const (
+	slotWays     = 4
+	slotMsBits   = 27
+	slotMsMask   = 1<<slotMsBits - 1
+	slotCountMax = 1<<(64-2*slotMsBits) - 1
+	slotInvalid  = ^uint64(0)
+)
+
+func slotData(first, last uint32, count uint64) uint64 {
+	return uint64(first) | uint64(last)<<slotMsBits | count<<(2*slotMsBits)
+}
+
+func (s *sightSlot) count() uint64 { return s.data >> (2 * slotMsBits) }
+
+// writeBack adds what slot s counted to its entry and zeroes its count.
+func (r *recorder) writeBack(s *sightSlot) {
+	if s.tag == 0 || s.data == slotInvalid {
+		return
+	}
+	idx, ok := r.m[s.tag]
+	if !ok {
+		return
+	}
+	en := &r.ents[idx]
+	base := int64(en.day) * msPerDay
+	en.first = min(en.first, base+int64(s.data&slotMsMask))
+	en.last = max(en.last, base+int64(s.data>>slotMsBits&slotMsMask))
+	en.count += int64(s.count())
+	s.data &= 1<<(2*slotMsBits) - 1
+}
+
+// sightEnt is one (kind, value, day) of the batch.
+type sightEnt struct {
+	key         string // lookup byte, day (4 bytes), the value's sighting key
+	day         int32
+	field       int32 // the field slot of the event referred to
+	first, last int64 // Unix ms
+	count       int64
+	seq         uint64 // the last event counted
+	evTime      int64
+	event       string
+}
+
+// eventState is what recording learns of the event being matched, each
+// part once.
+type eventState struct {
+	seq     uint64
+	timed   bool // ms, day and skip are set
+	skip    bool // too old to record
+	ms      int64
+	day     int32
+	msOfDay uint32
+	mix     uint64   // mixes the day into slot tags
+	counted []uint32 // the slots that counted this event
+	ident   string
+	identOK bool
+}
+
+// RecordSightings makes the Engine record sightings into cfg.Store. Call
+// FlushSightings before the store is read (a retro-hunt) and before the
+// Engine is dropped: values still in memory are otherwise lost.
+func (e *Engine) RecordSightings(cfg SightingsConfig) {
+	if cfg.MaxValues <= 0 {
+		cfg.MaxValues = DefaultMaxSightings
+	}
+	if cfg.FlushInterval <= 0 {
+		cfg.FlushInterval = DefaultSightingsFlush
+	}
+	e.sight = &recorder{
+		cfg:   cfg,
+		half:  max(cfg.MaxValues/2, 1),
+		slots: make([]sightSlot, sightSlots),
+		m:     make(map[uint64]int32),
+		done:  make(chan error, 1),
+	}
+}
+
+// FlushSightings hands the values held to the store, waits until they are
+// written, and returns the first error of a write since the last call.
+func (e *Engine) FlushSightings(ctx context.Context) error {
+	r := e.sight
+	if r == nil {
+		return nil
+	}
+	e.handoff(ctx)
+	r.wait()
+	err := r.err
+	r.err = nil
+	return err
+}
+
+// SightingsHeld returns how many values the Engine holds in memory: those
+// of the batch being filled and of the batch being written.
+func (e *Engine) SightingsHeld() int {
+	r := e.sight
+	if r == nil {
+		return 0
+	}
+	n := len(r.ents)
+	if r.writing {
+		n += len(r.bufs[r.cur])
+	}
+	return n
+}
+
+// wait waits for the batch being written.
+func (r *recorder) wait() {
+	if !r.writing {
+		return
+	}
+	if err := <-r.done; err != nil && r.err == nil {
+		r.err = err
+	}
+	r.writing = false
+}
+
+// handoff starts writing the batch being filled, after the previous one is
+// written, and starts a new one.
+func (e *Engine) handoff(ctx context.Context) {
+	r := e.sight
+	if len(r.ents) == 0 {
+		return
+	}
+	r.wait()
+	r.cur ^= 1
+	batch := r.bufs[r.cur][:0]
+	names := e.tree.names
+	for i := range r.slots {
+		r.writeBack(&r.slots[i])
+	}
+	for i := range r.ents {
+		en := &r.ents[i]
+		batch = append(batch, vigil.Sighting{
+			Kind:      lookupNames[en.key[0]],
+			Key:       en.key[sightKeyHead:],
+			FirstSeen: time.UnixMilli(en.first).UTC(),
+			LastSeen:  time.UnixMilli(en.last).UTC(),
+			Count:     en.count,
+			Event:     en.event,
+			EventTime: time.UnixMilli(en.evTime).UTC(),
+			Field:     names[en.field],
+		})
+	}
+	// The other buffer's strings were written: let them go.
+	clear(r.bufs[r.cur^1])
+	r.bufs[r.cur] = batch
+	r.writing = true
+	go func() { r.done <- r.cfg.Store.AddSightings(ctx, batch) }()
+	clear(r.m)
+	clear(r.ents)
+	r.ents = r.ents[:0]
+	clear(r.slots)
+}
+
+// record notes that the event being matched carried val in field slot,
+// under lookup l, and matched nothing; h is the miss cache's hash of (l,
+// val).
+func (e *Engine) record(ctx context.Context, h uint64, l lookup, slot int32, val string, line []byte, now time.Time) {
+	r := e.sight
+	ev := &e.ev
+	if !ev.timed {
+		e.eventTime(ctx, now)
+	}
+	if ev.skip {
+		return
+	}
+	tag := h ^ ev.mix
+	if tag == 0 {
+		tag = 1
+	}
+	base := tag & (sightSlots - slotWays)
+	set := r.slots[base : base+slotWays : base+slotWays]
+	for i := range set {
+		sl := &set[i]
+		if sl.tag != tag {
+			continue
+		}
+		d := sl.data
+		if d == slotInvalid {
+			return
+		}
+		count := d >> (2 * slotMsBits)
+		if at := uint32(base) + uint32(i); !slices.Contains(ev.counted, at) {
+			ev.counted = append(ev.counted, at)
+			count++
+		}
+		sl.data = slotData(min(uint32(d&slotMsMask), ev.msOfDay), max(uint32(d>>slotMsBits&slotMsMask), ev.msOfDay), count)
+		if count == slotCountMax {
+			r.writeBack(sl)
+		}
+		return
+	}
+	// The way to replace: a free one, else the one that counted fewest
+	// events since it was loaded.
+	way := 0
+	for i := 1; i < slotWays && set[way].tag != 0; i++ {
+		if set[i].tag == 0 || set[i].count() < set[way].count() {
+			way = i
+		}
+	}
+	sl := &set[way]
+	if idx, ok := r.m[tag]; ok {
+		// Seen twice: worth the slot.
+		r.ents[idx].touch(ev)
+		r.load(sl, tag, uint32(base)+uint32(way), ev)
+		return
+	}
+	r.key = append(r.key[:0], byte(l), 0, 0, 0, 0)
+	binary.LittleEndian.PutUint32(r.key[1:], uint32(ev.day))
+	var ok bool
+	r.key, ok = appendSightingKey(r.key, l, val)
+	if !ok || len(r.key)-sightKeyHead > MaxSightingKey {
+		if sl.tag == 0 {
+			*sl = sightSlot{tag: tag, data: slotInvalid}
+		}
+		return
+	}
+	if len(r.ents) >= r.half {
+		e.handoff(ctx) // frees every slot
+	}
+	if len(r.ents) == 0 {
+		r.start = now.UnixNano()
+	}
+	if !ev.identOK {
+		ev.ident, ev.identOK = e.identity(line), true
+	}
+	idx := int32(len(r.ents))
+	r.ents = append(r.ents, sightEnt{key: string(r.key), day: ev.day, field: slot, first: ev.ms, last: ev.ms,
+		count: 1, seq: ev.seq, evTime: ev.ms, event: ev.ident})
+	r.m[tag] = idx
+	if sl.tag == 0 {
+		r.load(sl, tag, uint32(base)+uint32(way), ev)
+	}
+}
+
+// load gives slot sl, number at, to tag, for the event being matched,
+// which the tag's entry has counted.
+func (r *recorder) load(sl *sightSlot, tag uint64, at uint32, ev *eventState) {
+	r.writeBack(sl)
+	*sl = sightSlot{tag: tag, data: slotData(ev.msOfDay, ev.msOfDay, 0)}
+	ev.counted = append(ev.counted, at)
+}
+
+func (en *sightEnt) touch(ev *eventState) {
+	if en.seq != ev.seq {
+		en.seq = ev.seq
+		en.count++
+	}
+	en.first = min(en.first, ev.ms)
+	en.last = max(en.last, ev.ms)
+}
+
+// eventTime sets the event's time: its @timestamp, or now when it has
+// none or one in the future; an event older than the window is skipped. It
+// hands the batch to the store when it has waited FlushInterval.
+func (e *Engine) eventTime(ctx context.Context, now time.Time) {
+	r := e.sight
+	ev := &e.ev
+	ev.timed = true
+	nowMs := now.UnixMilli()
+	ms := nowMs
+	x := &e.x
+	for i := range x.vals {
+		v := &x.vals[i]
+		if v.slot != e.tsSlot {
+			continue
+		}
+		var t int64
+		var ok bool
+		if v.str {
+			t, ok = parseTimestamp(x.str(v))
+		} else {
+			t, ok = parseEpochMillis(b2s(x.raw(v)))
+		}
+		if ok && t < nowMs {
+			ms = t
+		}
+		break
+	}
+	ev.skip = ms < nowMs-r.cfg.Window.Milliseconds()
+	ev.ms, ev.day = ms, int32(dayOf(ms))
+	ev.msOfDay = uint32(ms - int64(ev.day)*msPerDay)
+	ev.mix = uint64(uint32(ev.day)) * 0x9e3779b97f4a7c15
+	if len(r.ents) > 0 && now.UnixNano()-r.start >= int64(r.cfg.FlushInterval) {
+		e.handoff(ctx)
+	}
+}
+
+// msPerDay is the length of a day in milliseconds.
+const msPerDay = 24 * 60 * 60 * 1000
+
+// dayOf returns the UTC day of a Unix millisecond time, rounded down.
+func dayOf(ms int64) int64 {
+	d := ms / msPerDay
+	if ms%msPerDay < 0 {
+		d--
+	}
+	return d
+}
+
+// appendSightingKey appends the sighting key of the event value v under
+// lookup l and reports whether v can match at all. The key is the value
+// in the matcher's normal form, except that an address is its 16 bytes
+// (IPv4 mapped into IPv6), so that a CIDR range is one range of keys, and
+// a domain has its labels in reverse order ("example.evil.cdn"), so that a
+// domain's subdomains are one range.
+func appendSightingKey(dst []byte, l lookup, v string) ([]byte, bool) {
+	var n string
+	switch l {
+	case lookupIP:
+		a, ok := matcher.ParseAddr(v)
+		if !ok {
+			return dst, false
+		}
+		b := a.As16()
+		return append(dst, b[:]...), true
+	case lookupDomain:
+		n = matcher.NormalizeDomain(v)
+		if n == "" {
+			return dst, false
+		}
+		return appendReversedLabels(dst, n), true
+	case lookupHash:
+		n = matcher.NormalizeHash(v)
+	case lookupURL:
+		n = matcher.NormalizeURL(v)
+	case lookupRegistry:
+		n = matcher.NormalizeRegistryPath(v)
+	case lookupEmail:
+		n = matcher.NormalizeEmail(v)
+	case lookupCVE:
+		n = matcher.NormalizeCVE(v)
+	}
+	return append(dst, n...), n != ""
+}
+
+// SightingValue returns the value of a sighting's key, in the matcher's
+// normal form ("" for an unknown kind).
+func SightingValue(kind, key string) string {
+	l, ok := lookupNamed(kind)
+	if !ok {
+		return ""
+	}
+	return sightingValue(l, key)
+}
+
+// sightingValue returns the value of a sighting key of lookup l, in the
+// matcher's normal form: the inverse of appendSightingKey.
+func sightingValue(l lookup, key string) string {
+	switch l {
+	case lookupIP:
+		if len(key) != 16 {
+			return ""
+		}
+		return netip.AddrFrom16([16]byte([]byte(key))).Unmap().String()
+	case lookupDomain:
+		return string(appendReversedLabels(nil, key))
+	}
+	return key
+}
+
+// appendReversedLabels appends d with its dot-separated labels in reverse
+// order.
+func appendReversedLabels(dst []byte, d string) []byte {
+	for first := true; ; first = false {
+		if !first {
+			dst = append(dst, '.')
+		}
+		i := strings.LastIndexByte(d, '.')
+		if i < 0 {
+			return append(dst, d...)
+		}
+		dst = append(dst, d[i+1:]...)
+		d = d[:i]
+	}
+}
+
+// parseTimestamp returns the Unix milliseconds of an event's @timestamp:
+// an ISO 8601 date and time as Elasticsearch's default date format reads
+// it (a fraction and a zone, Z or ±hh:mm, optional; none is UTC), a date
+// alone, or a number of milliseconds since the epoch in a string. The
+// usual RFC 3339 form is read without package time.
+func parseTimestamp(s string) (int64, bool) {
+	if ms, ok := parseRFC3339Millis(s); ok {
+		return ms, true
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02T15:04:05.999999999Z0700", "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UnixMilli(), true
+		}
+	}
+	return parseEpochMillis(s)
+}
+
+// parseEpochMillis reads a number of milliseconds since the epoch.
+func parseEpochMillis(s string) (int64, bool) {
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f != f || f > 1<<62 || f < -(1<<62) {
+		return 0, false
+	}
+	return int64(f), true
+}
+
+// parseRFC3339Millis reads "YYYY-MM-DDTHH:MM:SS[.fraction](Z|±hh:mm)",
+// the form almost every event has, without allocating.
+func parseRFC3339Millis(s string) (int64, bool) {
+	if len(s) < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' {
+		return 0, false
+	}
+	num := func(i, n int) (int, bool) {
+		v := 0
+		for j := i; j < i+n; j++ {
+			c := s[j]
+			if c < '0' || c > '9' {
+				return 0, false
+			}
+			v = v*10 + int(c-'0')
+		}
+		return v, true
+	}
+	y, ok1 := num(0, 4)
+	mo, ok2 := num(5, 2)
+	d, ok3 := num(8, 2)
+	h, ok4 := num(11, 2)
+	mi, ok5 := num(14, 2)
+	sec, ok6 := num(17, 2)
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 || mo < 1 || mo > 12 || d < 1 || d > daysIn(mo, y) || h > 23 || mi > 59 || sec > 59 {
+		return 0, false
+	}
+	i := 19
+	ms := 0
+	if s[i] == '.' {
+		i++
+		start := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			if i-start < 3 {
+				ms = ms*10 + int(s[i]-'0')
+			}
+			i++
+		}
+		if i == start {
+			return 0, false
+		}
+		for n := i - start; n < 3; n++ {
+			ms *= 10
+		}
+	}
+	off := 0
+	switch {
+	case i == len(s)-1 && s[i] == 'Z':
+	case i == len(s)-6 && (s[i] == '+' || s[i] == '-') && s[i+3] == ':':
+		oh, ok1 := num(i+1, 2)
+		om, ok2 := num(i+4, 2)
+		if !ok1 || !ok2 || oh > 23 || om > 59 {
+			return 0, false
+		}
+		off = (oh*60 + om) * 60
+		if s[i] == '-' {
+			off = -off
+		}
+	default:
+		return 0, false
+	}
+	days := daysFromCivil(y, mo, d)
+	return ((days*86400+int64(h*3600+mi*60+sec)-int64(off))*1000 + int64(ms)), true
+}
+
+func daysIn(m, y int) int {
+	switch m {
+	case 2:
+		if y%4 == 0 && (y%100 != 0 || y%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
+
+// daysFromCivil returns the days from 1970-01-01 to y-m-d (proleptic
+// Gregorian calendar).
+func daysFromCivil(y, m, d int) int64 {
+	if m <= 2 {
+		y--
+	}
+	era := y / 400
+	if y < 0 {
+		era = (y - 399) / 400
+	}
+	yoe := y - era*400
+	mp := (m + 9) % 12
+	doy := (153*mp+2)/5 + d - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return int64(era)*146097 + int64(doe) - 719468
+}

@@ -44,6 +44,7 @@ type MergeStats struct {
 	Superseded int // documents a newer one of the same key in the same batch replaced
 	Live       int // live rows inserted or replaced
 	Stale      int // documents older than the live row they would replace
+	Inserted   int // live rows of keys new to the live table
 }
 
 func (s *MergeStats) add(o MergeStats) {
@@ -52,6 +53,7 @@ func (s *MergeStats) add(o MergeStats) {
 	s.Superseded += o.Superseded
 	s.Live += o.Live
 	s.Stale += o.Stale
+	s.Inserted += o.Inserted
 }
 
 // memSeg is a raw segment after the watermark, as the merge needs it: its
@@ -409,12 +411,24 @@ func (db *DB) mergeLocked(ctx context.Context) (MergeStats, error) {
 	}
 }
 
+// batchDocs is the size of a merge batch, and the number of documents
+// waiting at which WritePage merges: Options.MergeDocs, or a sixteenth of
+// the live table's rows when that is more (at most maxBatchDocs). A merge
+// rewrites the leaves of the live table that its sorted keys fall in;
+// random keys reach nearly every leaf once the batch has more keys than
+// the table has leaves, so a batch that grows with the table keeps the
+// leaves rewritten per document bounded (a 10M-row table has about 15,000
+// leaves of 64 KiB).
 func (db *DB) batchDocs() int {
-	if db.opts.MergeDocs > 0 {
-		return db.opts.MergeDocs
+	n := db.opts.MergeDocs
+	if n <= 0 {
+		n = DefaultMergeDocs
 	}
-	return DefaultMergeDocs
+	return max(n, min(int(db.liveRows/16), maxBatchDocs))
 }
+
+// maxBatchDocs bounds batchDocs: about 64 MiB of entries held for a merge.
+const maxBatchDocs = 1 << 20
 
 // mergeBatch merges one batch of segments after the watermark: those the
 // writer holds in memory if they are all of them, else up to batchDocs
@@ -462,7 +476,7 @@ func (db *DB) mergeBatch(ctx context.Context) (st MergeStats, more bool, err err
 		return st, false, err
 	}
 	last := segs[len(segs)-1].id
-	if _, err := tx.ExecContext(sctx, `UPDATE live_watermark SET segment = ? WHERE id = 1`, last); err != nil {
+	if _, err := tx.ExecContext(sctx, `UPDATE live_watermark SET segment = ?, live_rows = live_rows + ? WHERE id = 1`, last, st.Inserted); err != nil {
 		return st, false, fmt.Errorf("store: merge live views: move watermark: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -471,6 +485,7 @@ func (db *DB) mergeBatch(ctx context.Context) (st MergeStats, more bool, err err
 	if err := tx.Commit(); err != nil {
 		return st, false, fmt.Errorf("store: merge live views: commit: %w", err)
 	}
+	db.liveRows += int64(st.Inserted)
 	if more {
 		db.pend.docs = max(0, db.pend.docs-st.Docs)
 	} else {
@@ -620,6 +635,9 @@ func (db *DB) upsertBatch(ctx, sctx context.Context, tx *sql.Tx, full *sql.Stmt,
 				return fmt.Errorf("store: merge live views: %w", err)
 			}
 			won++
+			if prev < 0 {
+				st.Inserted++
+			}
 			if m := masks[seg]; pos >= 0 && int(pos) < len(m)*8 {
 				m[pos/8] |= 1 << (pos % 8)
 			}

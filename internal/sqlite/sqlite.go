@@ -116,16 +116,17 @@ type DB struct {
 
 	// wmu guards the writer's state below. The single rw connection
 	// serializes writes anyway.
-	wmu     sync.Mutex
-	upserts map[int]*sql.Stmt // multi-row live upserts by row count
-	args    []any
-	raw     []byte // a page's NDJSON
-	seg     []byte // a page's s2 encoding, in blocks
-	blocks  []byte // its block list
-	ends    []int  // where each document of the page ends in raw
-	ents    []byte // a page's entry list, before its header
-	pend    pending
-	merge   mergeBuf
+	wmu      sync.Mutex
+	liveRows int64             // rows of the live table (live_watermark.live_rows)
+	upserts  map[int]*sql.Stmt // multi-row live upserts by row count
+	args     []any
+	raw      []byte // a page's NDJSON
+	seg      []byte // a page's s2 encoding, in blocks
+	blocks   []byte // its block list
+	ends     []int  // where each document of the page ends in raw
+	ents     []byte // a page's entry list, before its header
+	pend     pending
+	merge    mergeBuf
 	// pointOnce maps the database for the writer's point reads and
 	// prepares pointStmt (LiveDocument).
 	pointOnce sync.Once
@@ -180,6 +181,10 @@ func Open(ctx context.Context, dir string, opts Options) (*DB, error) {
 		return db, nil
 	}
 	db.upserts = map[int]*sql.Stmt{}
+	if err := db.rw.QueryRowContext(ctx, `SELECT live_rows FROM live_watermark`).Scan(&db.liveRows); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: read the live table's size: %w", err)
+	}
 	// Catch up: merge what a writer killed before its merge left behind.
 	db.wmu.Lock()
 	_, err := db.mergeLocked(ctx)
@@ -462,10 +467,10 @@ ON CONFLICT (source, dataset) DO UPDATE SET state = excluded.state, updated_at =
 	if seg != nil && seg.docs > 0 {
 		db.pend.add(seg)
 	}
-	if db.opts.MergeDocs > 0 && db.pend.docs >= db.opts.MergeDocs && db.pend.docs >= db.pend.retryAt {
+	if db.opts.MergeDocs > 0 && db.pend.docs >= db.batchDocs() && db.pend.docs >= db.pend.retryAt {
 		if _, err := db.mergeLocked(ctx); err != nil {
 			// Try again once another batch has come in.
-			db.pend.retryAt = db.pend.docs + db.opts.MergeDocs
+			db.pend.retryAt = db.pend.docs + db.batchDocs()
 		}
 	}
 	return st, nil
@@ -735,9 +740,13 @@ func (db *DB) Prune(ctx context.Context) (vigil.PruneStats, error) {
 		return st, fmt.Errorf("store: prune live views: %w", err)
 	}
 	st.Expired, _ = res.RowsAffected()
+	if _, err := tx.ExecContext(ctx, `UPDATE live_watermark SET live_rows = max(0, live_rows - ?) WHERE id = 1`, st.Expired); err != nil {
+		return st, fmt.Errorf("store: prune live views: %w", err)
+	}
 	if err := tx.Commit(); err != nil {
 		return st, fmt.Errorf("store: prune: %w", err)
 	}
+	db.liveRows = max(0, db.liveRows-st.Expired)
 	return st, nil
 }
 

@@ -56,6 +56,10 @@ CREATE TABLE live (
 -- segment order, and decompresses each segment it needs once; the prune
 -- keeps a segment past the retention while a bit of an unexpired document
 -- is set.
+-- How many rows the live table holds, kept by the merges and the prune
+-- (a merge's batch grows with the table: see batchDocs).
+ALTER TABLE live_watermark ADD COLUMN live_rows INTEGER NOT NULL DEFAULT 0;
+
 CREATE TABLE live_masks (
     seg  INTEGER PRIMARY KEY, -- raw_segments.id
     mask BLOB    NOT NULL

@@ -184,18 +184,27 @@ func (a *rank) compare(b *rank) int {
 // scan reads the group's live indicators. seen is the hash set of all of
 // them; fresh are those not in prev (all of them before the first pull),
 // the best room of them, with their enrichment, one per MISP value, best
-// first. It reads the group twice when some IOCs are new: first to rank
-// them, holding 40 bytes or so per new IOC, then to enrich the chosen ones
-// only, so that the first pull of a group of millions holds no more than
-// the limit's worth of enrichment.
+// first. While no more than room IOCs are new, the read enriches them as
+// it goes, and one read is enough. When more are new, it reads the group
+// a second time: the first read ranks them, holding 40 bytes or so per
+// new IOC, and the second enriches the chosen ones only, so that the
+// first pull of a group of millions holds no more than the limit's worth
+// of enrichment.
 func (s *Service) scan(ctx context.Context, g *config.MISPGroup, prev []uint64, pulled bool, room int, st *PullStats) (seen []uint64, fresh []*candidate, err error) {
 	ranks := map[uint64]*rank{}
+	// kept are the new IOCs, enriched, while they fit in room; nil once
+	// they do not.
+	var kept map[uint64]*candidate
+	if room > 0 {
+		kept = map[uint64]*candidate{}
+	}
 	var firstErr error
 	err = s.each(ctx, g, func(d *vigil.Document, v *fastjson.Value, vals []value, verr error) {
 		if verr != nil {
 			st.Invalid++
 			firstErr = cmp.Or(firstErr, fmt.Errorf("%s %q: %w", d.Dataset, d.Key, verr))
 		}
+		var e *enrichment
 		level := 0
 		for _, val := range vals {
 			h := iocHash(val.Type, val.Value)
@@ -208,14 +217,25 @@ func (s *Service) scan(ctx context.Context, g *config.MISPGroup, prev []uint64, 
 			if level == 0 {
 				level = threatLevel(severity(v))
 			}
-			if r, ok := ranks[h]; ok {
+			r, known := ranks[h]
+			if known {
 				r.level = min(r.level, level)
 				if d.Timestamp.After(r.ts) {
 					r.ts = d.Timestamp
 				}
+			} else {
+				ranks[h] = &rank{h: h, level: level, ts: d.Timestamp}
+			}
+			if kept == nil {
 				continue
 			}
-			ranks[h] = &rank{h: h, level: level, ts: d.Timestamp}
+			if len(ranks) > room {
+				kept = nil // the second read enriches the chosen ones
+				continue
+			}
+			c := kept[h]
+			e = addTo(&c, val, v, e)
+			kept[h] = c
 		}
 	})
 	if err != nil {
@@ -236,10 +256,15 @@ func (s *Service) scan(ctx context.Context, g *config.MISPGroup, prev []uint64, 
 		chosen = append(chosen, r)
 	}
 	slices.SortFunc(chosen, (*rank).compare)
-	if len(chosen) > room {
-		st.Dropped = len(chosen) - room
-		chosen = chosen[:room]
+	if kept != nil {
+		fresh = make([]*candidate, len(chosen))
+		for i, r := range chosen {
+			fresh[i] = kept[r.h]
+		}
+		return seen, fresh, nil
 	}
+	st.Dropped = len(chosen) - room
+	chosen = chosen[:room]
 	order := make(map[uint64]int, len(chosen))
 	for i, r := range chosen {
 		order[r.h] = i
@@ -249,20 +274,9 @@ func (s *Service) scan(ctx context.Context, g *config.MISPGroup, prev []uint64, 
 	err = s.each(ctx, g, func(d *vigil.Document, v *fastjson.Value, vals []value, _ error) {
 		var e *enrichment
 		for _, val := range vals {
-			i, ok := order[iocHash(val.Type, val.Value)]
-			if !ok {
-				continue
+			if i, ok := order[iocHash(val.Type, val.Value)]; ok {
+				e = addTo(&fresh[i], val, v, e)
 			}
-			if e == nil {
-				x := enrich(v)
-				e = &x
-			}
-			if fresh[i] != nil {
-				fresh[i].merge(e)
-				continue
-			}
-			fresh[i] = &candidate{value: val, enrichment: *e}
-			fresh[i].enrichment.cloneLists()
 		}
 	})
 	if err != nil {
@@ -270,6 +284,23 @@ func (s *Service) scan(ctx context.Context, g *config.MISPGroup, prev []uint64, 
 	}
 	// An IOC that left the live view between the two reads is not given.
 	return seen, slices.DeleteFunc(fresh, func(c *candidate) bool { return c == nil }), nil
+}
+
+// addTo folds a document's enrichment into the candidate *c of one of its
+// values, making it if nil. e is the document's enrichment, read from v
+// when nil, and is returned for its other values.
+func addTo(c **candidate, val value, v *fastjson.Value, e *enrichment) *enrichment {
+	if e == nil {
+		x := enrich(v)
+		e = &x
+	}
+	if *c != nil {
+		(*c).merge(e)
+		return e
+	}
+	*c = &candidate{value: val, enrichment: *e}
+	(*c).cloneLists()
+	return e
 }
 
 // each calls fn with each live indicator document the group selects, its

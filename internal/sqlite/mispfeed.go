@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/binary"
@@ -10,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -332,9 +334,15 @@ ON CONFLICT (device, grp, day) DO NOTHING`, r.Device, r.Group, e.Day, e.UUID, at
 	if err := tx.QueryRowContext(ctx, `SELECT id FROM misp_events WHERE device = ? AND grp = ? AND day = ?`, r.Device, r.Group, e.Day).Scan(&id); err != nil {
 		return fmt.Errorf("store: record pull: %w", err)
 	}
+	// In key order, the rows of a new event are appended to the table's
+	// B-tree; in the pull's order (by rank) every row landed on a random
+	// leaf, and the inserts of a 50,000-IOC pull took 1.5 s instead of 0.2.
+	attrs := slices.SortedFunc(slices.Values(r.Attributes), func(a, b mispfeed.StoredAttribute) int {
+		return cmp.Or(strings.Compare(a.Type, b.Type), strings.Compare(a.Value, b.Value))
+	})
 	args := make([]any, 0, 4*attrBatch)
-	for start := 0; start < len(r.Attributes); start += attrBatch {
-		batch := r.Attributes[start:min(start+attrBatch, len(r.Attributes))]
+	for start := 0; start < len(attrs); start += attrBatch {
+		batch := attrs[start:min(start+attrBatch, len(attrs))]
 		args = args[:0]
 		for _, a := range batch {
 			args = append(args, id, a.Type, a.Value, a.Body)

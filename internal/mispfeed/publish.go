@@ -140,13 +140,13 @@ func (s *Service) Pull(ctx context.Context, dev Device, group string) (PullStats
 		if err := s.addAlerts(ctx, fresh); err != nil {
 			return st, err
 		}
+		en, err := newAttrEncoder(rec.Event.UUID, now.Unix())
+		if err != nil {
+			return st, err
+		}
 		rec.Attributes = make([]StoredAttribute, len(fresh))
 		for i, c := range fresh {
-			body, err := json.Marshal(c.attribute(rec.Event.UUID, now.Unix()))
-			if err != nil {
-				return st, fmt.Errorf("misp: encode attribute: %w", err)
-			}
-			rec.Attributes[i] = StoredAttribute{Type: c.Type, Value: c.Value, Body: body}
+			rec.Attributes[i] = StoredAttribute{Type: c.Type, Value: c.Value, Body: en.encode(c)}
 			rec.Event.ThreatLevel = min(rec.Event.ThreatLevel, c.ThreatLevel)
 			rec.Event.TLP = max(rec.Event.TLP, tlpRank(c.TLP))
 		}
@@ -392,15 +392,16 @@ func (s *Service) addAlerts(ctx context.Context, cands []*candidate) error {
 	return nil
 }
 
-// attribute is the candidate as a MISP attribute of the event.
-func (c *candidate) attribute(event string, now int64) Attribute {
+// attribute is the candidate as a MISP attribute, with its UUID in the
+// event and the event's timestamp.
+func (c *candidate) attribute(uuid, ts string) Attribute {
 	a := Attribute{
-		UUID:      AttributeUUID(event, c.Type, c.Value),
+		UUID:      uuid,
 		Type:      c.Type,
 		Category:  category(c.Type),
 		Value:     c.Value,
 		ToIDs:     true,
-		Timestamp: unixString(now),
+		Timestamp: ts,
 		Comment:   c.comment(),
 		Tag:       c.tags(),
 	}

@@ -1,6 +1,7 @@
 package mispfeed
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -92,7 +93,7 @@ func texts(v *fastjson.Value) []string {
 func scalar(v *fastjson.Value) (string, bool) {
 	switch v.Type() {
 	case fastjson.TypeString:
-		s := strings.TrimSpace(string(v.GetStringBytes()))
+		s := string(bytes.TrimSpace(v.GetStringBytes()))
 		return s, s != ""
 	case fastjson.TypeNumber:
 		f := v.GetFloat64()
@@ -105,10 +106,24 @@ func scalar(v *fastjson.Value) (string, bool) {
 	return "", false
 }
 
+// first returns the first text (as texts reads them) of the first path
+// that has one.
 func first(v *fastjson.Value, paths ...[]string) string {
 	for _, p := range paths {
-		if s := texts(v.Get(p...)); len(s) > 0 {
-			return s[0]
+		x := v.Get(p...)
+		if x == nil {
+			continue
+		}
+		if x.Type() != fastjson.TypeArray {
+			if s, ok := scalar(x); ok {
+				return s
+			}
+			continue
+		}
+		for _, e := range x.GetArray() {
+			if s, ok := scalar(e); ok {
+				return s
+			}
 		}
 	}
 	return ""

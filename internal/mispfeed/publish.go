@@ -2,7 +2,6 @@ package mispfeed
 
 import (
 	"bufio"
-	"cmp"
 	"context"
 	"crypto/md5"
 	"encoding/hex"
@@ -16,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/valyala/fastjson"
 
@@ -71,15 +69,6 @@ func (s *Service) org() Org {
 		o.UUID = OrgUUID(o.Name)
 	}
 	return o
-}
-
-// iocHash identifies an IOC in a device's seen set.
-func iocHash(typ, value string) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte(typ))
-	h.Write([]byte{'|'})
-	h.Write([]byte(value))
-	return h.Sum64()
 }
 
 // candidate is an IOC of a group that the device has not been given.
@@ -161,193 +150,6 @@ func (s *Service) Pull(ctx context.Context, dev Device, group string) (PullStats
 	s.log().Log(ctx, level, "misp pull", "device", dev.Name, "group", group, "first", st.FirstPull,
 		"live", st.Live, "new", st.New, "added", st.Added, "dropped_over_limit", st.Dropped, "invalid", st.Invalid)
 	return st, nil
-}
-
-// rank is what the limit chooses new IOCs by: the most severe, then the
-// most recently updated, first.
-type rank struct {
-	h     uint64
-	level int
-	ts    time.Time
-}
-
-func (a *rank) compare(b *rank) int {
-	if c := cmp.Compare(a.level, b.level); c != 0 {
-		return c
-	}
-	if c := b.ts.Compare(a.ts); c != 0 {
-		return c
-	}
-	return cmp.Compare(a.h, b.h)
-}
-
-// scan reads the group's live indicators. seen is the hash set of all of
-// them; fresh are those not in prev (all of them before the first pull),
-// the best room of them, with their enrichment, one per MISP value, best
-// first. While no more than room IOCs are new, the read enriches them as
-// it goes, and one read is enough. When more are new, it reads the group
-// a second time: the first read ranks them, holding 40 bytes or so per
-// new IOC, and the second enriches the chosen ones only, so that the
-// first pull of a group of millions holds no more than the limit's worth
-// of enrichment.
-func (s *Service) scan(ctx context.Context, g *config.MISPGroup, prev []uint64, pulled bool, room int, st *PullStats) (seen []uint64, fresh []*candidate, err error) {
-	ranks := map[uint64]*rank{}
-	// kept are the new IOCs, enriched, while they fit in room; nil once
-	// they do not.
-	var kept map[uint64]*candidate
-	if room > 0 {
-		kept = map[uint64]*candidate{}
-	}
-	var firstErr error
-	err = s.each(ctx, g, func(d *vigil.Document, v *fastjson.Value, vals []value, verr error) {
-		if verr != nil {
-			st.Invalid++
-			firstErr = cmp.Or(firstErr, fmt.Errorf("%s %q: %w", d.Dataset, d.Key, verr))
-		}
-		var e *enrichment
-		level := 0
-		for _, val := range vals {
-			h := iocHash(val.Type, val.Value)
-			seen = append(seen, h)
-			if pulled {
-				if _, found := slices.BinarySearch(prev, h); found {
-					continue
-				}
-			}
-			if level == 0 {
-				level = threatLevel(severity(v))
-			}
-			r, known := ranks[h]
-			if known {
-				r.level = min(r.level, level)
-				if d.Timestamp.After(r.ts) {
-					r.ts = d.Timestamp
-				}
-			} else {
-				ranks[h] = &rank{h: h, level: level, ts: d.Timestamp}
-			}
-			if kept == nil {
-				continue
-			}
-			if len(ranks) > room {
-				kept = nil // the second read enriches the chosen ones
-				continue
-			}
-			c := kept[h]
-			e = addTo(&c, val, v, e)
-			kept[h] = c
-		}
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	if firstErr != nil {
-		s.log().Warn("misp: indicators left out of the feed", "group", g.Name, "count", st.Invalid, "first", firstErr.Error())
-	}
-	slices.Sort(seen)
-	seen = slices.Compact(seen)
-	st.Live, st.New = len(seen), len(ranks)
-	if len(ranks) == 0 || room == 0 {
-		st.Dropped = len(ranks)
-		return seen, nil, nil
-	}
-	chosen := make([]*rank, 0, len(ranks))
-	for _, r := range ranks {
-		chosen = append(chosen, r)
-	}
-	slices.SortFunc(chosen, (*rank).compare)
-	if kept != nil {
-		fresh = make([]*candidate, len(chosen))
-		for i, r := range chosen {
-			fresh[i] = kept[r.h]
-		}
-		return seen, fresh, nil
-	}
-	st.Dropped = len(chosen) - room
-	chosen = chosen[:room]
-	order := make(map[uint64]int, len(chosen))
-	for i, r := range chosen {
-		order[r.h] = i
-	}
-	clear(ranks)
-	fresh = make([]*candidate, len(chosen))
-	err = s.each(ctx, g, func(d *vigil.Document, v *fastjson.Value, vals []value, _ error) {
-		var e *enrichment
-		for _, val := range vals {
-			if i, ok := order[iocHash(val.Type, val.Value)]; ok {
-				e = addTo(&fresh[i], val, v, e)
-			}
-		}
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	// An IOC that left the live view between the two reads is not given.
-	return seen, slices.DeleteFunc(fresh, func(c *candidate) bool { return c == nil }), nil
-}
-
-// addTo folds a document's enrichment into the candidate *c of one of its
-// values, making it if nil. e is the document's enrichment, read from v
-// when nil, and is returned for its other values.
-func addTo(c **candidate, val value, v *fastjson.Value, e *enrichment) *enrichment {
-	if e == nil {
-		x := enrich(v)
-		e = &x
-	}
-	if *c != nil {
-		(*c).merge(e)
-		return e
-	}
-	*c = &candidate{value: val, enrichment: *e}
-	(*c).cloneLists()
-	return e
-}
-
-// each calls fn with each live indicator document the group selects, its
-// MISP values, and the error of a value MISP would reject.
-func (s *Service) each(ctx context.Context, g *config.MISPGroup, fn func(d *vigil.Document, v *fastjson.Value, vals []value, err error)) error {
-	var p fastjson.Parser
-	// One scan per dataset: the store filters on one type only, and a
-	// scan per type would read the dataset once for each.
-	types := publishedTypes(g.Types)
-	filter := ""
-	if len(types) == 1 {
-		filter = types[0]
-	}
-	datasets := g.Datasets
-	if len(datasets) == 0 {
-		datasets = []string{""}
-	}
-	for _, ds := range datasets {
-		err := s.Live.Live(ctx, vigil.LiveFilter{View: vigil.ViewIndicators, Dataset: ds, Type: filter}, func(d vigil.Document) error {
-			if !slices.Contains(types, d.Type) {
-				return nil
-			}
-			v, err := p.ParseBytes(d.Source)
-			if err != nil {
-				fn(&d, nil, nil, fmt.Errorf("not JSON: %w", err))
-				return nil
-			}
-			if !selects(g, d.Dataset, v) {
-				return nil
-			}
-			vals, err := values(v, d.Key)
-			fn(&d, v, vals, err)
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("misp: read the live indicators of group %q: %w", g.Name, err)
-		}
-	}
-	return nil
-}
-
-// cloneLists gives e lists of its own, so that merging into it leaves the
-// document's enrichment it was copied from alone.
-func (e *enrichment) cloneLists() {
-	for _, l := range []*[]string{&e.Sources, &e.Alerts, &e.UserTags, &e.SystemTags, &e.ThreatActors, &e.Malware, &e.Campaigns} {
-		*l = slices.Clone(*l)
-	}
 }
 
 // publishedTypes are the ECS types a group's IOCs are read by: those of

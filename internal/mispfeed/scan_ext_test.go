@@ -1,0 +1,66 @@
+package mispfeed_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/vigil-ti/vigil"
+	"github.com/vigil-ti/vigil/internal/mispfeed"
+)
+
+// liveFunc is a mispfeed.LiveReader made of a function.
+type liveFunc func(ctx context.Context, f vigil.LiveFilter, fn func(vigil.Document) error) error
+
+func (l liveFunc) Live(ctx context.Context, f vigil.LiveFilter, fn func(vigil.Document) error) error {
+	return l(ctx, f, fn)
+}
+
+// TestPullCanceled cancels a pull while it reads the group (from the real
+// store, which stops at the cancellation) on several goroutines: the pull
+// fails with the context's error, records nothing, and the read's
+// goroutines end.
+func TestPullCanceled(t *testing.T) {
+	e := newEnv(t, baseFeeds)
+	var docs []vigil.Document
+	for i := range 3000 {
+		docs = append(docs, ioc("domain-name", fmt.Sprintf("d%d.example", i), iocOpts{}))
+	}
+	e.write(docs...)
+	for _, after := range []int{1, 700, 2999} {
+		before := runtime.NumGoroutine()
+		ctx, cancel := context.WithCancel(t.Context())
+		n := 0
+		live := liveFunc(func(ctx context.Context, f vigil.LiveFilter, fn func(vigil.Document) error) error {
+			return e.db.Live(ctx, f, func(d vigil.Document) error {
+				if n++; n == after {
+					cancel()
+				}
+				if err := ctx.Err(); err != nil {
+					return err // as a store that reads in many steps would
+				}
+				return fn(d)
+			})
+		})
+		svc := &mispfeed.Service{Store: e.db.MISP(), Live: live, Config: e.cfg, Clock: e.clock}
+		if _, err := svc.Pull(ctx, e.device("SOC MISP"), "all"); !errors.Is(err, context.Canceled) {
+			t.Fatalf("canceled after %d documents: %v", after, err)
+		}
+		for range 500 {
+			if runtime.NumGoroutine() <= before {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if got := runtime.NumGoroutine(); got > before {
+			t.Fatalf("canceled after %d documents: %d goroutines, %d before the pull", after, got, before)
+		}
+	}
+	// Nothing was recorded: the device has not pulled.
+	if d := e.device("SOC MISP"); d.Synced() {
+		t.Error("a canceled pull was recorded")
+	}
+}

@@ -129,13 +129,11 @@ func (s *Service) Pull(ctx context.Context, dev Device, group string) (PullStats
 		if err := s.addAlerts(ctx, fresh); err != nil {
 			return st, err
 		}
-		en, err := newAttrEncoder(rec.Event.UUID, now.Unix())
+		rec.Attributes, err = encodeAttributes(fresh, rec.Event.UUID, now.Unix())
 		if err != nil {
 			return st, err
 		}
-		rec.Attributes = make([]StoredAttribute, len(fresh))
-		for i, c := range fresh {
-			rec.Attributes[i] = StoredAttribute{Type: c.Type, Value: c.Value, Body: en.encode(c)}
+		for _, c := range fresh {
 			rec.Event.ThreatLevel = min(rec.Event.ThreatLevel, c.ThreatLevel)
 			rec.Event.TLP = max(rec.Event.TLP, tlpRank(c.TLP))
 		}
@@ -192,26 +190,6 @@ func (s *Service) addAlerts(ctx context.Context, cands []*candidate) error {
 		return fmt.Errorf("misp: read the live alerts: %w", err)
 	}
 	return nil
-}
-
-// attribute is the candidate as a MISP attribute, with its UUID in the
-// event and the event's timestamp.
-func (c *candidate) attribute(uuid, ts string) Attribute {
-	a := Attribute{
-		UUID:      uuid,
-		Type:      c.Type,
-		Category:  category(c.Type),
-		Value:     c.Value,
-		ToIDs:     true,
-		Timestamp: ts,
-		Comment:   c.comment(),
-		Tag:       c.tags(),
-	}
-	if !c.FirstSeen.IsZero() {
-		a.FirstSeen = c.FirstSeen.Format(seenLayout)
-		a.LastSeen = c.LastSeen.Format(seenLayout)
-	}
-	return a
 }
 
 // eventTags are an event's tags: its group, and the most restrictive TLP

@@ -22,7 +22,7 @@ func (l liveFunc) Live(ctx context.Context, f vigil.LiveFilter, fn func(vigil.Do
 // TestPullCanceled cancels a pull while it reads the group (from the real
 // store, which stops at the cancellation) on several goroutines: the pull
 // fails with the context's error, records nothing, and the read's
-// goroutines end.
+// goroutines end. Then a pull of all 3,000 IOCs succeeds.
 func TestPullCanceled(t *testing.T) {
 	e := newEnv(t, baseFeeds)
 	var docs []vigil.Document
@@ -62,5 +62,15 @@ func TestPullCanceled(t *testing.T) {
 	// Nothing was recorded: the device has not pulled.
 	if d := e.device("SOC MISP"); d.Synced() {
 		t.Error("a canceled pull was recorded")
+	}
+	// Uncanceled, the pull gives all of them (encoded on several
+	// goroutines too), once.
+	st, err := e.svc.Pull(t.Context(), e.device("SOC MISP"), "all")
+	if err != nil || st.Added != 3000 || st.Live != 3000 {
+		t.Fatalf("%+v %v", st, err)
+	}
+	ev, ok, err := e.db.MISP().DayEvent(t.Context(), e.device("SOC MISP").ID, "all", t0.Format(time.DateOnly))
+	if err != nil || !ok || ev.Attributes != 3000 {
+		t.Fatalf("%+v %v %v", ev, ok, err)
 	}
 }

@@ -340,6 +340,17 @@ ON CONFLICT (device, grp, day) DO NOTHING`, r.Device, r.Group, e.Day, e.UUID, at
 	attrs := slices.SortedFunc(slices.Values(r.Attributes), func(a, b mispfeed.StoredAttribute) int {
 		return cmp.Or(strings.Compare(a.Type, b.Type), strings.Compare(a.Value, b.Value))
 	})
+	insert := func(rows int) string {
+		return `INSERT INTO misp_attributes (event, type, value, body) VALUES (?, ?, ?, ?)` + strings.Repeat(`, (?, ?, ?, ?)`, rows-1) + ` ON CONFLICT DO NOTHING`
+	}
+	var full *sql.Stmt // a full batch's statement, prepared once
+	if len(attrs) >= attrBatch {
+		var err error
+		if full, err = tx.PrepareContext(ctx, insert(attrBatch)); err != nil {
+			return fmt.Errorf("store: record pull: attributes: %w", err)
+		}
+		defer full.Close()
+	}
 	args := make([]any, 0, 4*attrBatch)
 	for start := 0; start < len(attrs); start += attrBatch {
 		batch := attrs[start:min(start+attrBatch, len(attrs))]
@@ -347,8 +358,13 @@ ON CONFLICT (device, grp, day) DO NOTHING`, r.Device, r.Group, e.Day, e.UUID, at
 		for _, a := range batch {
 			args = append(args, id, a.Type, a.Value, a.Body)
 		}
-		q := `INSERT INTO misp_attributes (event, type, value, body) VALUES (?, ?, ?, ?)` + strings.Repeat(`, (?, ?, ?, ?)`, len(batch)-1) + ` ON CONFLICT DO NOTHING`
-		res, err := tx.ExecContext(ctx, q, args...)
+		var res sql.Result
+		var err error
+		if len(batch) == attrBatch {
+			res, err = full.ExecContext(ctx, args...)
+		} else {
+			res, err = tx.ExecContext(ctx, insert(len(batch)), args...)
+		}
 		if err != nil {
 			return fmt.Errorf("store: record pull: attributes: %w", err)
 		}

@@ -235,10 +235,12 @@ func encodeAttributes(cands []*candidate, event string, now int64) ([]StoredAttr
 	out := make([]StoredAttribute, len(cands))
 	workers := max(min(runtime.GOMAXPROCS(0), len(cands)/1000), 1)
 	var wg sync.WaitGroup
+	panics := make([]any, workers)
 	for w := range workers {
 		part := cands[w*len(cands)/workers : (w+1)*len(cands)/workers]
 		dst := out[w*len(cands)/workers:]
 		wg.Go(func() {
+			defer func() { panics[w] = recover() }()
 			var scratch, arena []byte
 			for i, c := range part {
 				var u uuid.UUID
@@ -253,6 +255,11 @@ func encodeAttributes(cands []*candidate, event string, now int64) ([]StoredAttr
 		})
 	}
 	wg.Wait()
+	for _, p := range panics {
+		if p != nil {
+			panic(p) // here, where net/http recovers it
+		}
+	}
 	return out, nil
 }
 

@@ -226,6 +226,9 @@ type docBatch struct {
 	buf   []byte
 	reads []docRead
 	done  chan struct{} // closed when reads are made
+	// panicked is what a worker recovered while making reads (they are
+	// then not applied).
+	panicked any
 }
 
 // batchDocs is how many documents a worker takes at a time.
@@ -247,17 +250,22 @@ func (s *Service) read(ctx context.Context, g *config.MISPGroup, work func(v *fa
 		wg.Go(func() {
 			var p fastjson.Parser
 			for b := range jobs {
-				for i := range b.docs {
-					readDoc(&p, g, &b.docs[i], &b.reads[i], work)
-				}
-				close(b.done)
+				func() {
+					defer close(b.done)
+					defer func() { b.panicked = recover() }()
+					for i := range b.docs {
+						readDoc(&p, g, &b.docs[i], &b.reads[i], work)
+					}
+				}()
 			}
 		})
 	}
 	var readErr error
+	var readPanic any // the store's, in Live
 	go func() {
 		defer close(inOrder)
 		defer close(jobs)
+		defer func() { readPanic = recover() }()
 		var b *docBatch
 		send := func() {
 			if n := len(b.docs) - len(b.reads); n > 0 {
@@ -274,7 +282,7 @@ func (s *Service) read(ctx context.Context, g *config.MISPGroup, work func(v *fa
 				default:
 					b = &docBatch{buf: make([]byte, 0, 256<<10)}
 				}
-				b.done = make(chan struct{})
+				b.done, b.panicked = make(chan struct{}), nil
 			}
 			start := len(b.buf)
 			b.buf = append(b.buf, d.Source...)
@@ -288,10 +296,14 @@ func (s *Service) read(ctx context.Context, g *config.MISPGroup, work func(v *fa
 			send()
 		}
 	}()
+	var panicked any
 	for b := range inOrder {
 		<-b.done
+		if panicked == nil {
+			panicked = b.panicked
+		}
 		for i := range b.docs {
-			if !b.reads[i].skip {
+			if panicked == nil && !b.reads[i].skip {
 				apply(&b.reads[i])
 			}
 		}
@@ -303,6 +315,14 @@ func (s *Service) read(ctx context.Context, g *config.MISPGroup, work func(v *fa
 		}
 	}
 	wg.Wait()
+	if panicked == nil {
+		panicked = readPanic
+	}
+	if panicked != nil {
+		// Raised again here, where it was raised before the read ran on
+		// goroutines of its own: net/http recovers it.
+		panic(panicked)
+	}
 	return readErr
 }
 

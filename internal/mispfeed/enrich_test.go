@@ -176,3 +176,35 @@ func TestEnrichmentOneReadOrTwo(t *testing.T) {
 		t.Errorf("merged.example: %v", merged)
 	}
 }
+
+// TestAlertIDs tags each IOC with the live alerts that name its value, in
+// any case: two URLs that differ only in case both get the alerts that
+// name either.
+func TestAlertIDs(t *testing.T) {
+	e := newEnv(t, baseFeeds)
+	e.write(ioc("url", "http://a.example/X", iocOpts{}), ioc("url", "http://a.example/x", iocOpts{}), ioc("domain-name", "a.example", iocOpts{}), ioc("domain-name", "b.example", iocOpts{}))
+	e.write(alert("A1", "HTTP://A.EXAMPLE/x", "c.example"), alert("A2", "a.example", "http://a.example/x"))
+	m := e.misp("soc", "soc-secret", "all")
+	if _, err := m.Fetch(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"url|http://a.example/X": "A1 A2", "url|http://a.example/x": "A1 A2",
+		"domain|a.example": "A2", "domain|b.example": "",
+	}
+	got := map[string]string{}
+	for _, ev := range m.Events() {
+		for _, a := range ev.Attributes {
+			var ids []string
+			for _, tag := range a.Tags {
+				if id, ok := strings.CutPrefix(tag, `vigil:alert-id="`); ok {
+					ids = append(ids, strings.TrimSuffix(id, `"`))
+				}
+			}
+			got[a.Type+"|"+a.Value] = strings.Join(ids, " ")
+		}
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("alert ids by attribute: %v, want %v", got, want)
+	}
+}

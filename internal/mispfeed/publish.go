@@ -168,10 +168,18 @@ func publishedTypes(types []string) []string {
 // addAlerts sets the related alert ids of the candidates: the live alerts
 // that name the IOC's value (rapid7.tc.alert.related_iocs).
 func (s *Service) addAlerts(ctx context.Context, cands []*candidate) error {
-	want := make(map[string][]*candidate, len(cands))
-	for _, c := range cands {
-		k := strings.ToLower(c.Value)
-		want[k] = append(want[k], c)
+	// want: the first candidate of each lower-cased value, and next the
+	// one after each (-1 for none): no list to allocate per candidate.
+	want := make(map[string]int, len(cands))
+	next := make([]int, len(cands))
+	for i := len(cands) - 1; i >= 0; i-- {
+		k := strings.ToLower(cands[i].Value)
+		if j, ok := want[k]; ok {
+			next[i] = j
+		} else {
+			next[i] = -1
+		}
+		want[k] = i
 	}
 	var p fastjson.Parser
 	err := s.Live.Live(ctx, vigil.LiveFilter{View: vigil.ViewAlerts}, func(d vigil.Document) error {
@@ -180,8 +188,9 @@ func (s *Service) addAlerts(ctx context.Context, cands []*candidate) error {
 			return nil
 		}
 		for _, ioc := range texts(v.Get(pathAlertRelatedIOC...)) {
-			for _, c := range want[strings.ToLower(ioc)] {
-				c.Alerts = appendUnique(c.Alerts, d.Key)
+			i, ok := want[strings.ToLower(ioc)]
+			for ; ok && i >= 0; i = next[i] {
+				cands[i].Alerts = appendUnique(cands[i].Alerts, d.Key)
 			}
 		}
 		return nil

@@ -3,6 +3,9 @@ package mispfeed
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -122,4 +125,35 @@ func (e *enrichment) comment() string {
 		}
 		return r
 	}, strings.Join(parts, "; "))
+}
+
+// TestEncodeAttributes encodes candidates on several goroutines: the
+// attributes come back in CompareAttributes order, each with its own body.
+func TestEncodeAttributes(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(3))
+	types := []string{"url", "domain", "md5", "ip-dst"}
+	var cands []*candidate
+	for i := range 5000 {
+		v := fmt.Sprintf("v%05d", (i*7919)%5000)
+		cands = append(cands, &candidate{value: value{Type: types[i%len(types)], Value: v}, enrichment: enrichment{Sources: []string{v}}})
+	}
+	const event = "45d76b9f-b848-5878-b68d-36b45463dc20"
+	attrs, err := encodeAttributes(cands, event, 1717243200)
+	if err != nil || len(attrs) != len(cands) {
+		t.Fatalf("%d attributes, %v", len(attrs), err)
+	}
+	if !slices.IsSortedFunc(attrs, CompareAttributes) {
+		t.Error("not sorted")
+	}
+	seen := map[string]bool{}
+	for _, a := range attrs {
+		var got Attribute
+		if err := json.Unmarshal(a.Body, &got); err != nil {
+			t.Fatal(err)
+		}
+		if got.Type != a.Type || got.Value != a.Value || got.Comment != a.Value || got.UUID != AttributeUUID(event, a.Type, a.Value) || seen[a.Type+a.Value] {
+			t.Fatalf("%s %s: %s", a.Type, a.Value, a.Body)
+		}
+		seen[a.Type+a.Value] = true
+	}
 }

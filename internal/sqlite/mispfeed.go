@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"encoding/binary"
@@ -337,9 +336,11 @@ ON CONFLICT (device, grp, day) DO NOTHING`, r.Device, r.Group, e.Day, e.UUID, at
 	// In key order, the rows of a new event are appended to the table's
 	// B-tree; in the pull's order (by rank) every row landed on a random
 	// leaf, and the inserts of a 50,000-IOC pull took 1.5 s instead of 0.2.
-	attrs := slices.SortedFunc(slices.Values(r.Attributes), func(a, b mispfeed.StoredAttribute) int {
-		return cmp.Or(strings.Compare(a.Type, b.Type), strings.Compare(a.Value, b.Value))
-	})
+	// mispfeed hands them sorted already.
+	attrs := r.Attributes
+	if !slices.IsSortedFunc(attrs, mispfeed.CompareAttributes) {
+		attrs = slices.SortedFunc(slices.Values(attrs), mispfeed.CompareAttributes)
+	}
 	insert := func(rows int) string {
 		return `INSERT INTO misp_attributes (event, type, value, body) VALUES (?, ?, ?, ?)` + strings.Repeat(`, (?, ?, ?, ?)`, rows-1) + ` ON CONFLICT DO NOTHING`
 	}

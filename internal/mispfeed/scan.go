@@ -55,7 +55,7 @@ func (a *rank) compare(b *rank) int {
 // the best room of them, with their enrichment, one per MISP value, best
 // first. While no more than room IOCs are new, the read enriches them as
 // it goes, and one read is enough. When more are new, it reads the group
-// a second time: the first read ranks them, holding 60 bytes or so per
+// a second time: the first read ranks them, holding 70 bytes or so per
 // new IOC, and the second enriches the chosen ones only, so that the
 // first pull of a group of millions holds no more than the limit's worth
 // of enrichment.

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -114,5 +117,94 @@ func TestPublishedEventsAgainstReference(t *testing.T) {
 	}
 	if e.check.schema == nil || e.check.types == nil || e.check.events != 3 {
 		t.Fatalf("checked %d events (schema %v)", e.check.events, e.check.schema != nil)
+	}
+}
+
+// TestEnrichmentOneReadOrTwo publishes the same IOCs to a device with room
+// for all of them, whose pull reads the group once and enriches as it
+// goes, and to one whose limit leaves the two least severe out, whose pull
+// ranks them in a first read and enriches the chosen ones in a second: an
+// IOC's attribute is the same either way, but for its UUID. The IOCs
+// include values that several documents name (their enrichment merged)
+// and documents that give several values (a file's hashes).
+func TestEnrichmentOneReadOrTwo(t *testing.T) {
+	e := newEnv(t, baseFeeds)
+	e.clock.set(time.Date(2024, 6, 1, 12, 0, 0, 0, time.UTC))
+	for _, d := range normalized(t) {
+		e.write(d)
+	}
+	at := t0.Add(-30 * 24 * time.Hour)
+	e.write(ioc("domain-name", "merged.example", iocOpts{ts: at, severity: "Low", tags: []string{"one"}, providers: []string{"Feed A"}, tlp: "green"}))
+	e.write(ioc("domain-name", "merged.example", iocOpts{dataset: "ti_other.ioc", ts: at.Add(time.Hour), severity: "High", tags: []string{"two"}, providers: []string{"Feed B"}, tlp: "amber"}))
+	attributes := func(name string, limit int) map[string]map[string]any {
+		t.Helper()
+		d, err := e.svc.AddDevice(t.Context(), name, []string{"all"}, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := e.misp(d.Username, d.Key, "all")
+		if _, err := m.Fetch(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]map[string]any{}
+		for u := range m.Events() {
+			_, body := get(t, e.srv.URL+"/misp/all/"+u+".json", d.Username, d.Key)
+			var ev struct {
+				Event struct{ Attribute []map[string]any }
+			}
+			if err := json.Unmarshal(body, &ev); err != nil {
+				t.Fatal(err)
+			}
+			for _, a := range ev.Event.Attribute {
+				delete(a, "uuid")
+				out[a["type"].(string)+"|"+a["value"].(string)] = a
+			}
+		}
+		return out
+	}
+	all := attributes("wide", 1000)
+	some := attributes("narrow", len(all)-2)
+	if len(all) < 10 || len(some) != len(all)-2 {
+		t.Fatalf("%d attributes with room for all, %d with room for all but 2", len(all), len(some))
+	}
+	for k, a := range some {
+		if !reflect.DeepEqual(a, all[k]) {
+			t.Errorf("%s:\nread twice: %v\nread once:  %v", k, a, all[k])
+		}
+	}
+	if merged := some["domain|merged.example"]; merged == nil || !strings.Contains(fmt.Sprint(merged["Tag"]), "tlp:amber") || !strings.Contains(fmt.Sprint(merged["comment"]), "Feed A, Feed B") {
+		t.Errorf("merged.example: %v", merged)
+	}
+}
+
+// TestAlertIDs tags each IOC with the live alerts that name its value, in
+// any case: two URLs that differ only in case both get the alerts that
+// name either.
+func TestAlertIDs(t *testing.T) {
+	e := newEnv(t, baseFeeds)
+	e.write(ioc("url", "http://a.example/X", iocOpts{}), ioc("url", "http://a.example/x", iocOpts{}), ioc("domain-name", "a.example", iocOpts{}), ioc("domain-name", "b.example", iocOpts{}))
+	e.write(alert("A1", "HTTP://A.EXAMPLE/x", "c.example"), alert("A2", "a.example", "http://a.example/x"))
+	m := e.misp("soc", "soc-secret", "all")
+	if _, err := m.Fetch(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"url|http://a.example/X": "A1 A2", "url|http://a.example/x": "A1 A2",
+		"domain|a.example": "A2", "domain|b.example": "",
+	}
+	got := map[string]string{}
+	for _, ev := range m.Events() {
+		for _, a := range ev.Attributes {
+			var ids []string
+			for _, tag := range a.Tags {
+				if id, ok := strings.CutPrefix(tag, `vigil:alert-id="`); ok {
+					ids = append(ids, strings.TrimSuffix(id, `"`))
+				}
+			}
+			got[a.Type+"|"+a.Value] = strings.Join(ids, " ")
+		}
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("alert ids by attribute: %v, want %v", got, want)
 	}
 }

@@ -1,6 +1,7 @@
 package mispfeed
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -92,7 +93,7 @@ func texts(v *fastjson.Value) []string {
 func scalar(v *fastjson.Value) (string, bool) {
 	switch v.Type() {
 	case fastjson.TypeString:
-		s := strings.TrimSpace(string(v.GetStringBytes()))
+		s := string(bytes.TrimSpace(v.GetStringBytes()))
 		return s, s != ""
 	case fastjson.TypeNumber:
 		f := v.GetFloat64()
@@ -105,10 +106,24 @@ func scalar(v *fastjson.Value) (string, bool) {
 	return "", false
 }
 
+// first returns the first text (as texts reads them) of the first path
+// that has one.
 func first(v *fastjson.Value, paths ...[]string) string {
 	for _, p := range paths {
-		if s := texts(v.Get(p...)); len(s) > 0 {
-			return s[0]
+		x := v.Get(p...)
+		if x == nil {
+			continue
+		}
+		if x.Type() != fastjson.TypeArray {
+			if s, ok := scalar(x); ok {
+				return s
+			}
+			continue
+		}
+		for _, e := range x.GetArray() {
+			if s, ok := scalar(e); ok {
+				return s
+			}
 		}
 	}
 	return ""
@@ -483,76 +498,4 @@ func tagValue(s string) string {
 		}
 		return r
 	}, s))
-}
-
-func machineTag(ns, value string) (Tag, bool) {
-	v := tagValue(value)
-	return Tag{Name: ns + `="` + v + `"`}, v != ""
-}
-
-// tags returns the attribute tags of an enrichment, in a fixed order:
-// source, confidence, severity, alerts, user tags, system tags, threat
-// actors, malware families, campaigns, TLP.
-func (e *enrichment) tags() []Tag {
-	var out []Tag
-	add := func(ns string, values ...string) {
-		for _, v := range values {
-			if t, ok := machineTag(ns, v); ok {
-				out = append(out, t)
-			}
-		}
-	}
-	add("vigil:source", e.Sources...)
-	add("vigil:source-confidence", e.SourceConfidence)
-	if e.Confidence != "" {
-		add("vigil:confidence", strings.ToLower(e.Confidence))
-	}
-	if e.Severity != "" {
-		add("vigil:severity", strings.ToLower(e.Severity))
-	}
-	add("vigil:alert-id", e.Alerts...)
-	for _, t := range e.UserTags {
-		if v := tagValue(t); v != "" {
-			out = append(out, Tag{Name: v})
-		}
-	}
-	add("vigil:system-tag", e.SystemTags...)
-	add("misp-galaxy:threat-actor", e.ThreatActors...)
-	add("misp-galaxy:malpedia", e.Malware...)
-	add("vigil:campaign", e.Campaigns...)
-	if r := tlpRank(e.TLP); r > 0 {
-		out = append(out, Tag{Name: "tlp:" + tlpLevels[r], Colour: tlpColours[tlpLevels[r]]})
-	}
-	return out
-}
-
-// comment sums the enrichment up in one line, for MISP's attribute list.
-func (e *enrichment) comment() string {
-	var parts []string
-	if len(e.Sources) > 0 {
-		parts = append(parts, strings.Join(e.Sources, ", "))
-	}
-	switch {
-	case e.Confidence != "" && e.SourceConfidence != "":
-		parts = append(parts, "confidence "+e.Confidence+" ("+e.SourceConfidence+")")
-	case e.Confidence != "":
-		parts = append(parts, "confidence "+e.Confidence)
-	case e.SourceConfidence != "":
-		parts = append(parts, "confidence "+e.SourceConfidence)
-	}
-	if e.Severity != "" {
-		parts = append(parts, "severity "+e.Severity)
-	}
-	if len(e.Alerts) > 0 {
-		parts = append(parts, "alerts "+strings.Join(e.Alerts, ", "))
-	}
-	if len(e.Campaigns) > 0 {
-		parts = append(parts, "campaigns "+strings.Join(e.Campaigns, ", "))
-	}
-	return strings.Map(func(r rune) rune {
-		if r < ' ' || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, strings.Join(parts, "; "))
 }

@@ -56,7 +56,8 @@ func EventUUID(device, group, day string) string {
 // AttributeUUID is the UUID of an attribute of an event. It differs between
 // events, as MISP wants attribute UUIDs unique across its instance.
 func AttributeUUID(event, typ, value string) string {
-	return uuid.NewSHA1(uuid.MustParse(event), []byte(typ+"|"+value)).String()
+	u, _ := attributeUUID(uuid.MustParse(event), typ, value, nil)
+	return u.String()
 }
 
 // OrgUUID is the default organisation UUID for an organisation name.

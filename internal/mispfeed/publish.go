@@ -2,7 +2,6 @@ package mispfeed
 
 import (
 	"bufio"
-	"cmp"
 	"context"
 	"crypto/md5"
 	"encoding/hex"
@@ -16,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/valyala/fastjson"
 
@@ -71,15 +69,6 @@ func (s *Service) org() Org {
 		o.UUID = OrgUUID(o.Name)
 	}
 	return o
-}
-
-// iocHash identifies an IOC in a device's seen set.
-func iocHash(typ, value string) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte(typ))
-	h.Write([]byte{'|'})
-	h.Write([]byte(value))
-	return h.Sum64()
 }
 
 // candidate is an IOC of a group that the device has not been given.
@@ -140,13 +129,11 @@ func (s *Service) Pull(ctx context.Context, dev Device, group string) (PullStats
 		if err := s.addAlerts(ctx, fresh); err != nil {
 			return st, err
 		}
-		rec.Attributes = make([]StoredAttribute, len(fresh))
-		for i, c := range fresh {
-			body, err := json.Marshal(c.attribute(rec.Event.UUID, now.Unix()))
-			if err != nil {
-				return st, fmt.Errorf("misp: encode attribute: %w", err)
-			}
-			rec.Attributes[i] = StoredAttribute{Type: c.Type, Value: c.Value, Body: body}
+		rec.Attributes, err = encodeAttributes(fresh, rec.Event.UUID, now.Unix())
+		if err != nil {
+			return st, err
+		}
+		for _, c := range fresh {
 			rec.Event.ThreatLevel = min(rec.Event.ThreatLevel, c.ThreatLevel)
 			rec.Event.TLP = max(rec.Event.TLP, tlpRank(c.TLP))
 		}
@@ -161,162 +148,6 @@ func (s *Service) Pull(ctx context.Context, dev Device, group string) (PullStats
 	s.log().Log(ctx, level, "misp pull", "device", dev.Name, "group", group, "first", st.FirstPull,
 		"live", st.Live, "new", st.New, "added", st.Added, "dropped_over_limit", st.Dropped, "invalid", st.Invalid)
 	return st, nil
-}
-
-// rank is what the limit chooses new IOCs by: the most severe, then the
-// most recently updated, first.
-type rank struct {
-	h     uint64
-	level int
-	ts    time.Time
-}
-
-func (a *rank) compare(b *rank) int {
-	if c := cmp.Compare(a.level, b.level); c != 0 {
-		return c
-	}
-	if c := b.ts.Compare(a.ts); c != 0 {
-		return c
-	}
-	return cmp.Compare(a.h, b.h)
-}
-
-// scan reads the group's live indicators. seen is the hash set of all of
-// them; fresh are those not in prev (all of them before the first pull),
-// the best room of them, with their enrichment, one per MISP value, best
-// first. It reads the group twice when some IOCs are new: first to rank
-// them, holding 40 bytes or so per new IOC, then to enrich the chosen ones
-// only, so that the first pull of a group of millions holds no more than
-// the limit's worth of enrichment.
-func (s *Service) scan(ctx context.Context, g *config.MISPGroup, prev []uint64, pulled bool, room int, st *PullStats) (seen []uint64, fresh []*candidate, err error) {
-	ranks := map[uint64]*rank{}
-	var firstErr error
-	err = s.each(ctx, g, func(d *vigil.Document, v *fastjson.Value, vals []value, verr error) {
-		if verr != nil {
-			st.Invalid++
-			firstErr = cmp.Or(firstErr, fmt.Errorf("%s %q: %w", d.Dataset, d.Key, verr))
-		}
-		level := 0
-		for _, val := range vals {
-			h := iocHash(val.Type, val.Value)
-			seen = append(seen, h)
-			if pulled {
-				if _, found := slices.BinarySearch(prev, h); found {
-					continue
-				}
-			}
-			if level == 0 {
-				level = threatLevel(severity(v))
-			}
-			if r, ok := ranks[h]; ok {
-				r.level = min(r.level, level)
-				if d.Timestamp.After(r.ts) {
-					r.ts = d.Timestamp
-				}
-				continue
-			}
-			ranks[h] = &rank{h: h, level: level, ts: d.Timestamp}
-		}
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	if firstErr != nil {
-		s.log().Warn("misp: indicators left out of the feed", "group", g.Name, "count", st.Invalid, "first", firstErr.Error())
-	}
-	slices.Sort(seen)
-	seen = slices.Compact(seen)
-	st.Live, st.New = len(seen), len(ranks)
-	if len(ranks) == 0 || room == 0 {
-		st.Dropped = len(ranks)
-		return seen, nil, nil
-	}
-	chosen := make([]*rank, 0, len(ranks))
-	for _, r := range ranks {
-		chosen = append(chosen, r)
-	}
-	slices.SortFunc(chosen, (*rank).compare)
-	if len(chosen) > room {
-		st.Dropped = len(chosen) - room
-		chosen = chosen[:room]
-	}
-	order := make(map[uint64]int, len(chosen))
-	for i, r := range chosen {
-		order[r.h] = i
-	}
-	clear(ranks)
-	fresh = make([]*candidate, len(chosen))
-	err = s.each(ctx, g, func(d *vigil.Document, v *fastjson.Value, vals []value, _ error) {
-		var e *enrichment
-		for _, val := range vals {
-			i, ok := order[iocHash(val.Type, val.Value)]
-			if !ok {
-				continue
-			}
-			if e == nil {
-				x := enrich(v)
-				e = &x
-			}
-			if fresh[i] != nil {
-				fresh[i].merge(e)
-				continue
-			}
-			fresh[i] = &candidate{value: val, enrichment: *e}
-			fresh[i].enrichment.cloneLists()
-		}
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	// An IOC that left the live view between the two reads is not given.
-	return seen, slices.DeleteFunc(fresh, func(c *candidate) bool { return c == nil }), nil
-}
-
-// each calls fn with each live indicator document the group selects, its
-// MISP values, and the error of a value MISP would reject.
-func (s *Service) each(ctx context.Context, g *config.MISPGroup, fn func(d *vigil.Document, v *fastjson.Value, vals []value, err error)) error {
-	var p fastjson.Parser
-	// One scan per dataset: the store filters on one type only, and a
-	// scan per type would read the dataset once for each.
-	types := publishedTypes(g.Types)
-	filter := ""
-	if len(types) == 1 {
-		filter = types[0]
-	}
-	datasets := g.Datasets
-	if len(datasets) == 0 {
-		datasets = []string{""}
-	}
-	for _, ds := range datasets {
-		err := s.Live.Live(ctx, vigil.LiveFilter{View: vigil.ViewIndicators, Dataset: ds, Type: filter}, func(d vigil.Document) error {
-			if !slices.Contains(types, d.Type) {
-				return nil
-			}
-			v, err := p.ParseBytes(d.Source)
-			if err != nil {
-				fn(&d, nil, nil, fmt.Errorf("not JSON: %w", err))
-				return nil
-			}
-			if !selects(g, d.Dataset, v) {
-				return nil
-			}
-			vals, err := values(v, d.Key)
-			fn(&d, v, vals, err)
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("misp: read the live indicators of group %q: %w", g.Name, err)
-		}
-	}
-	return nil
-}
-
-// cloneLists gives e lists of its own, so that merging into it leaves the
-// document's enrichment it was copied from alone.
-func (e *enrichment) cloneLists() {
-	for _, l := range []*[]string{&e.Sources, &e.Alerts, &e.UserTags, &e.SystemTags, &e.ThreatActors, &e.Malware, &e.Campaigns} {
-		*l = slices.Clone(*l)
-	}
 }
 
 // publishedTypes are the ECS types a group's IOCs are read by: those of
@@ -337,10 +168,18 @@ func publishedTypes(types []string) []string {
 // addAlerts sets the related alert ids of the candidates: the live alerts
 // that name the IOC's value (rapid7.tc.alert.related_iocs).
 func (s *Service) addAlerts(ctx context.Context, cands []*candidate) error {
-	want := make(map[string][]*candidate, len(cands))
-	for _, c := range cands {
-		k := strings.ToLower(c.Value)
-		want[k] = append(want[k], c)
+	// want: the first candidate of each lower-cased value, and next the
+	// one after each (-1 for none): no list to allocate per candidate.
+	want := make(map[string]int, len(cands))
+	next := make([]int, len(cands))
+	for i := len(cands) - 1; i >= 0; i-- {
+		k := strings.ToLower(cands[i].Value)
+		if j, ok := want[k]; ok {
+			next[i] = j
+		} else {
+			next[i] = -1
+		}
+		want[k] = i
 	}
 	var p fastjson.Parser
 	err := s.Live.Live(ctx, vigil.LiveFilter{View: vigil.ViewAlerts}, func(d vigil.Document) error {
@@ -349,8 +188,9 @@ func (s *Service) addAlerts(ctx context.Context, cands []*candidate) error {
 			return nil
 		}
 		for _, ioc := range texts(v.Get(pathAlertRelatedIOC...)) {
-			for _, c := range want[strings.ToLower(ioc)] {
-				c.Alerts = appendUnique(c.Alerts, d.Key)
+			i, ok := want[strings.ToLower(ioc)]
+			for ; ok && i >= 0; i = next[i] {
+				cands[i].Alerts = appendUnique(cands[i].Alerts, d.Key)
 			}
 		}
 		return nil
@@ -359,25 +199,6 @@ func (s *Service) addAlerts(ctx context.Context, cands []*candidate) error {
 		return fmt.Errorf("misp: read the live alerts: %w", err)
 	}
 	return nil
-}
-
-// attribute is the candidate as a MISP attribute of the event.
-func (c *candidate) attribute(event string, now int64) Attribute {
-	a := Attribute{
-		UUID:      AttributeUUID(event, c.Type, c.Value),
-		Type:      c.Type,
-		Category:  category(c.Type),
-		Value:     c.Value,
-		ToIDs:     true,
-		Timestamp: unixString(now),
-		Comment:   c.comment(),
-		Tag:       c.tags(),
-	}
-	if !c.FirstSeen.IsZero() {
-		a.FirstSeen = c.FirstSeen.Format(seenLayout)
-		a.LastSeen = c.LastSeen.Format(seenLayout)
-	}
-	return a
 }
 
 // eventTags are an event's tags: its group, and the most restrictive TLP

@@ -78,7 +78,8 @@ type PullRecord struct {
 	Event EventMeta
 	// Attributes are appended to the event; those it already holds (same
 	// type and value) are skipped. The event is created with the first
-	// one and never exists without attributes.
+	// one and never exists without attributes. Pull hands them in
+	// CompareAttributes order.
 	Attributes []StoredAttribute
 	// Limit bounds the attributes of the device's events of this group:
 	// events beyond it, oldest first, are removed (they have left the

@@ -15,6 +15,7 @@
 package mispfake
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -165,6 +166,9 @@ func (m *Instance) parseManifest(body []byte) (map[string]ManifestEntry, error) 
 // unixText reads a timestamp written as a string or a number, as MISP
 // accepts both.
 func unixText(raw json.RawMessage) (int64, error) {
+	if n := len(raw); n > 2 && raw[0] == '"' && raw[n-1] == '"' && !bytes.ContainsAny(raw[1:n-1], `"\\`) {
+		return strconv.ParseInt(string(raw[1:n-1]), 10, 64) // a plain string
+	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
 		s = string(raw)
@@ -284,7 +288,7 @@ func (m *Instance) download(ctx context.Context, uuid string, manifestTS int64) 
 		return 0, errors.New("Event in the request not newer than the local copy")
 	}
 	if !held {
-		e = &Event{UUID: uuid, Attributes: map[string]*Attribute{}}
+		e = &Event{UUID: uuid, Attributes: make(map[string]*Attribute, len(in.Attribute))}
 	}
 	e.Info, e.Timestamp = in.Info, ts
 	added := 0

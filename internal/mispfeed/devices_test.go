@@ -2,7 +2,6 @@ package mispfeed_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -11,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -164,35 +162,6 @@ func TestConfigDevicesSync(t *testing.T) {
 	db.Close()
 }
 
-// recordingOutbox keeps what is queued; it stands in for the outbox's
-// SQLite implementation, which another package provides.
-type recordingOutbox struct {
-	mu sync.Mutex
-	ds []vigil.Delivery
-}
-
-func (o *recordingOutbox) Enqueue(_ context.Context, ds []vigil.Delivery) error {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	for _, d := range ds {
-		dup := false
-		for _, x := range o.ds {
-			dup = dup || x.Key == d.Key && x.Connector == d.Connector
-		}
-		if !dup {
-			o.ds = append(o.ds, d)
-		}
-	}
-	return nil
-}
-func (o *recordingOutbox) DueDeliveries(context.Context, time.Time, int) ([]vigil.Delivery, error) {
-	return nil, nil
-}
-func (o *recordingOutbox) DeliveryDone(context.Context, int64, time.Time) error { return nil }
-func (o *recordingOutbox) DeliveryFailed(context.Context, int64, time.Time, string) error {
-	return nil
-}
-
 // TestStatusAndWarnings walks a device from red to green, through 48 hours
 // without a pull (one warning), a pull, and a second silence.
 func TestStatusAndWarnings(t *testing.T) {
@@ -206,9 +175,9 @@ func TestStatusAndWarnings(t *testing.T) {
 			ctx := t.Context()
 			var logs bytes.Buffer
 			e.svc.Logger = slog.New(slog.NewTextHandler(&logs, nil))
-			ob := &recordingOutbox{}
+			// The warnings go through the store's own outbox.
 			if withOutbox {
-				e.svc.Outbox, e.svc.Connectors = ob, []string{"webhook", "email"}
+				e.svc.Outbox, e.svc.Connectors = e.db, []string{"webhook", "email"}
 			}
 			status := func() mispfeed.DeviceStatus {
 				t.Helper()
@@ -241,7 +210,7 @@ func TestStatusAndWarnings(t *testing.T) {
 			e.restart()
 			e.svc.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 			if withOutbox {
-				e.svc.Outbox, e.svc.Connectors = ob, []string{"webhook", "email"}
+				e.svc.Outbox, e.svc.Connectors = e.db, []string{"webhook", "email"}
 			}
 			check(0) // the raised warning survives a restart
 			// A pull: green, no warning.
@@ -270,10 +239,13 @@ func TestStatusAndWarnings(t *testing.T) {
 			if !withOutbox {
 				return
 			}
-			// One delivery per connector per warning, with a stable key.
-			if len(ob.ds) != 6 {
-				t.Fatalf("%d deliveries: %+v", len(ob.ds), ob.ds)
+			// One delivery per connector per warning, with a stable key,
+			// queued in the outbox for serve to deliver.
+			queued, err := e.db.DueDeliveries(ctx, e.clock.Now().Add(time.Hour), 100)
+			if err != nil || len(queued) != 6 {
+				t.Fatalf("%d deliveries queued: %+v %v", len(queued), queued, err)
 			}
+			ob := struct{ ds []vigil.Delivery }{queued}
 			last := ob.ds[4]
 			var w mispfeed.Warning
 			if err := json.Unmarshal(last.Body, &w); err != nil {

@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unsafe"
 
 	"github.com/valyala/fastjson"
 
@@ -149,7 +148,7 @@ func NewNormalizer(opts NormalizeOptions) *Normalizer {
 
 // b2s views b as a string without copying; the string must not outlive the
 // buffer.
-func b2s(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+func b2s(b []byte) string { return ecs.B2S(b) }
 
 // Timestamp returns the timestamp of the last attribute normalized, or the
 // zero time when it had none or it did not parse.
@@ -1157,32 +1156,14 @@ func (n *Normalizer) encode(doc *vigil.Document) vigil.Document {
 // ---- Values ------------------------------------------------------------------------
 
 // isNull reports whether v is missing or JSON null.
-func isNull(v *fastjson.Value) bool { return v == nil || v.Type() == fastjson.TypeNull }
+func isNull(v *fastjson.Value) bool { return ecs.IsNull(v) }
 
 // str returns v's string, if v is a string.
-func str(v *fastjson.Value) (string, bool) {
-	if v == nil || v.Type() != fastjson.TypeString {
-		return "", false
-	}
-	b, _ := v.StringBytes()
-	return b2s(b), true
-}
+func str(v *fastjson.Value) (string, bool) { return ecs.Str(v) }
 
-func object(v *fastjson.Value) *fastjson.Object {
-	if v == nil || v.Type() != fastjson.TypeObject {
-		return nil
-	}
-	o, _ := v.Object()
-	return o
-}
+func object(v *fastjson.Value) *fastjson.Object { return ecs.Object(v) }
 
-func array(v *fastjson.Value) ([]*fastjson.Value, bool) {
-	if v == nil || v.Type() != fastjson.TypeArray {
-		return nil, false
-	}
-	a, _ := v.Array()
-	return a, true
-}
+func array(v *fastjson.Value) ([]*fastjson.Value, bool) { return ecs.Array(v) }
 
 // render returns a string or number as text, "" for anything else.
 func render(v *fastjson.Value) string {

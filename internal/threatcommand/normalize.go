@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unsafe"
 
 	"github.com/valyala/fastjson"
 
@@ -216,7 +215,7 @@ func NewNormalizer(opts NormalizeOptions) *Normalizer {
 
 // b2s views b as a string without copying; the string must not outlive the
 // parser's current record.
-func b2s(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+func b2s(b []byte) string { return ecs.B2S(b) }
 
 // reset prepares the Normalizer for a record.
 func (n *Normalizer) reset() {
@@ -367,16 +366,10 @@ func (n *Normalizer) timestamp(t time.Time) time.Time {
 
 // isNull reports whether v is missing or JSON null, which Elastic treats
 // alike.
-func isNull(v *fastjson.Value) bool { return v == nil || v.Type() == fastjson.TypeNull }
+func isNull(v *fastjson.Value) bool { return ecs.IsNull(v) }
 
 // str returns v's string, if v is a string.
-func str(v *fastjson.Value) (string, bool) {
-	if v == nil || v.Type() != fastjson.TypeString {
-		return "", false
-	}
-	b, _ := v.StringBytes()
-	return b2s(b), true
-}
+func str(v *fastjson.Value) (string, bool) { return ecs.Str(v) }
 
 // put writes v at path of d as Elastic keeps a copied or renamed value:
 // nulls and empty values are dropped, numbers are rewritten as Java writes
@@ -614,13 +607,7 @@ func field(o *fastjson.Object, key string) *fastjson.Value {
 }
 
 // object returns v as an object, or nil.
-func object(v *fastjson.Value) *fastjson.Object {
-	if v == nil || v.Type() != fastjson.TypeObject {
-		return nil
-	}
-	o, _ := v.Object()
-	return o
-}
+func object(v *fastjson.Value) *fastjson.Object { return ecs.Object(v) }
 
 // renamedArray writes the array v at path of n.doc, each object element
 // rewritten by elem into n.sub; other elements are kept as they are. A

@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unsafe"
 
 	"github.com/valyala/fastjson"
 
@@ -112,7 +111,7 @@ func (n *Normalizer) Modified() time.Time { return n.modified }
 
 // b2s views b as a string without copying; the string must not outlive the
 // parser's current record.
-func b2s(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+func b2s(b []byte) string { return ecs.B2S(b) }
 
 func (n *Normalizer) errorf(format string, args ...any) {
 	n.errs = append(n.errs, fmt.Sprintf(format, args...))
@@ -212,7 +211,7 @@ func appendUnique(list []string, s string) []string {
 
 // isNull reports whether v is missing or JSON null, which Elastic treats
 // alike.
-func isNull(v *fastjson.Value) bool { return v == nil || v.Type() == fastjson.TypeNull }
+func isNull(v *fastjson.Value) bool { return ecs.IsNull(v) }
 
 // present reports whether v is neither missing, null nor "", the condition
 // of most of Elastic's processors.
@@ -228,29 +227,11 @@ func present(v *fastjson.Value) bool {
 }
 
 // str returns v's string, if v is a string.
-func str(v *fastjson.Value) (string, bool) {
-	if v == nil || v.Type() != fastjson.TypeString {
-		return "", false
-	}
-	b, _ := v.StringBytes()
-	return b2s(b), true
-}
+func str(v *fastjson.Value) (string, bool) { return ecs.Str(v) }
 
-func object(v *fastjson.Value) *fastjson.Object {
-	if v == nil || v.Type() != fastjson.TypeObject {
-		return nil
-	}
-	o, _ := v.Object()
-	return o
-}
+func object(v *fastjson.Value) *fastjson.Object { return ecs.Object(v) }
 
-func array(v *fastjson.Value) ([]*fastjson.Value, bool) {
-	if v == nil || v.Type() != fastjson.TypeArray {
-		return nil, false
-	}
-	a, _ := v.Array()
-	return a, true
-}
+func array(v *fastjson.Value) ([]*fastjson.Value, bool) { return ecs.Array(v) }
 
 // javaNumber returns the number v as Elasticsearch writes back a number it
 // parsed, in n.num. The string is valid until the next call.

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -213,5 +214,44 @@ func TestClosed(t *testing.T) {
 	resp, b := r.do(t, "POST", "/api/v1/events", []byte(ndjson))
 	if resp.StatusCode != 503 || !strings.Contains(string(b), "shutting down") {
 		t.Errorf("after Close: %d %s", resp.StatusCode, b)
+	}
+}
+
+// TestDo: a function handed to Do runs on the matching goroutine, once the
+// index is ready, between requests; after Close, Do fails instead of
+// waiting.
+func TestDo(t *testing.T) {
+	r := newRig(t, testStore(t), true, Options{})
+	ran := make(chan struct{})
+	go func() {
+		if err := r.p.Do(t.Context(), func(context.Context) { close(ran) }); err != nil {
+			t.Errorf("Do: %v", err)
+		}
+	}()
+	select {
+	case <-ran:
+		t.Fatal("Do ran before the index was ready")
+	case <-time.After(50 * time.Millisecond):
+	}
+	r.unblock()
+	<-ran
+	// Between requests: the events before and after are all matched.
+	resp, b := r.do(t, "POST", "/api/v1/events", []byte(ndjson))
+	if resp.StatusCode != 200 {
+		t.Fatalf("events: %d %s", resp.StatusCode, b)
+	}
+	n := 0
+	for range 3 {
+		if err := r.p.Do(t.Context(), func(context.Context) { n++ }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n != 3 {
+		t.Fatalf("ran %d of 3", n)
+	}
+	r.p.Close()
+	<-r.runDone
+	if err := r.p.Do(t.Context(), func(context.Context) { t.Error("ran after Close") }); err == nil {
+		t.Fatal("Do after Close succeeded")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -206,4 +207,39 @@ func requestSecrets(req *http.Request) []string {
 		}
 	}
 	return out
+}
+
+// The pieces below word a failed call's status the same way in every
+// source's error messages.
+
+// WriteQuoted appends `: "message"` to b when message is not empty.
+func WriteQuoted(b *strings.Builder, message string) {
+	if message != "" {
+		b.WriteString(": ")
+		b.WriteString(strconv.Quote(message))
+	}
+}
+
+// WriteStatus appends "HTTP 404 Not Found", with the upstream's message
+// quoted after it.
+func WriteStatus(b *strings.Builder, code int, message string) {
+	fmt.Fprintf(b, "HTTP %d", code)
+	if t := http.StatusText(code); t != "" {
+		b.WriteString(" " + t)
+	}
+	WriteQuoted(b, message)
+}
+
+// WriteRetried appends that the status stayed after the retries, when it
+// did.
+func WriteRetried(b *strings.Builder, retried bool) {
+	if retried {
+		b.WriteString(" (still failing after retries)")
+	}
+}
+
+// IsCredentialStatus reports whether code means the credentials were
+// rejected: 401 or 403.
+func IsCredentialStatus(code int) bool {
+	return code == http.StatusUnauthorized || code == http.StatusForbidden
 }

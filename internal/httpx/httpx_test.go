@@ -568,3 +568,29 @@ func TestErrorBodyCut(t *testing.T) {
 		t.Errorf("body (%d bytes) = %q", len(se.Body), se.Body)
 	}
 }
+
+func TestStatusWording(t *testing.T) {
+	cases := []struct {
+		code    int
+		msg     string
+		retried bool
+		want    string
+	}{
+		{404, "", false, "HTTP 404 Not Found"},
+		{503, `no "license"`, true, `HTTP 503 Service Unavailable: "no \"license\"" (still failing after retries)`},
+		{599, "x", false, `HTTP 599: "x"`},
+	}
+	for _, c := range cases {
+		var b strings.Builder
+		WriteStatus(&b, c.code, c.msg)
+		WriteRetried(&b, c.retried)
+		if b.String() != c.want {
+			t.Errorf("%d %q %v: %q, want %q", c.code, c.msg, c.retried, b.String(), c.want)
+		}
+	}
+	for code, want := range map[int]bool{401: true, 403: true, 404: false, 429: false} {
+		if IsCredentialStatus(code) != want {
+			t.Errorf("IsCredentialStatus(%d) != %v", code, want)
+		}
+	}
+}

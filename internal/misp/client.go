@@ -234,32 +234,19 @@ func (e *StatusError) Error() string {
 	switch code := e.Status.StatusCode; code {
 	case http.StatusUnauthorized, http.StatusForbidden:
 		fmt.Fprintf(&b, "MISP refused the API key (HTTP %d", code)
-		e.writeMessage(&b)
+		httpx.WriteQuoted(&b, e.Message)
 		b.WriteString("): check " + keyAPIToken + " (an automation key of a user allowed to use the API)")
 		return b.String()
 	case http.StatusNotFound:
 		b.WriteString("HTTP 404 Not Found")
-		e.writeMessage(&b)
+		httpx.WriteQuoted(&b, e.Message)
 		b.WriteString(": check " + keyURL + " (the instance's base URL, without /attributes)")
 		return b.String()
 	default:
-		fmt.Fprintf(&b, "HTTP %d", code)
-		if t := http.StatusText(code); t != "" {
-			b.WriteString(" " + t)
-		}
-		e.writeMessage(&b)
+		httpx.WriteStatus(&b, code, e.Message)
 	}
-	if e.Retried {
-		b.WriteString(" (still failing after retries)")
-	}
+	httpx.WriteRetried(&b, e.Retried)
 	return b.String()
-}
-
-func (e *StatusError) writeMessage(b *strings.Builder) {
-	if e.Message != "" {
-		b.WriteString(": ")
-		b.WriteString(strconv.Quote(e.Message))
-	}
 }
 
 // Is matches ErrCredentials and vigil.ErrCredentials for 401 and 403.
@@ -267,7 +254,7 @@ func (e *StatusError) Is(target error) bool {
 	if target != ErrCredentials && target != vigil.ErrCredentials {
 		return false
 	}
-	return e.Status.StatusCode == http.StatusUnauthorized || e.Status.StatusCode == http.StatusForbidden
+	return httpx.IsCredentialStatus(e.Status.StatusCode)
 }
 
 func (e *StatusError) Unwrap() error { return e.Status }

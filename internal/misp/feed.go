@@ -238,10 +238,8 @@ type FeedError struct {
 
 func (e *FeedError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "misp: feed %s: %s: HTTP %d", e.Feed, e.File, e.Status.StatusCode)
-	if t := http.StatusText(e.Status.StatusCode); t != "" {
-		b.WriteString(" " + t)
-	}
+	fmt.Fprintf(&b, "misp: feed %s: %s: ", e.Feed, e.File)
+	httpx.WriteStatus(&b, e.Status.StatusCode, "")
 	switch e.Status.StatusCode {
 	case http.StatusUnauthorized, http.StatusForbidden:
 		fmt.Fprintf(&b, ": the server refused the credentials; check %s.username and %s.password", e.Key, e.Key)
@@ -250,12 +248,8 @@ func (e *FeedError) Error() string {
 			fmt.Fprintf(&b, ": %s.url must be the feed's folder, the one serving %s", e.Key, ManifestFile)
 		}
 	default:
-		if e.Status.Body != "" {
-			b.WriteString(": " + strconv.Quote(truncate(e.Status.Body, 200)))
-		}
-		if e.Retried {
-			b.WriteString(" (still failing after retries)")
-		}
+		httpx.WriteQuoted(&b, truncate(e.Status.Body, 200))
+		httpx.WriteRetried(&b, e.Retried)
 	}
 	return b.String()
 }

@@ -317,7 +317,7 @@ func escapeID(id string) string {
 // credential errors, the rest are prefixed with what was asked.
 func (c *Client) wrap(what string, err error) error {
 	var se *httpx.StatusError
-	if errors.As(err, &se) && (se.StatusCode == http.StatusUnauthorized || se.StatusCode == http.StatusForbidden) {
+	if errors.As(err, &se) && httpx.IsCredentialStatus(se.StatusCode) {
 		return &credentialsError{err: se}
 	}
 	if errors.As(err, &se) {

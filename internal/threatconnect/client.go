@@ -387,40 +387,27 @@ func (e *StatusError) Error() string {
 	switch code {
 	case http.StatusUnauthorized:
 		b.WriteString("ThreatConnect rejected the signature (HTTP 401")
-		e.writeMessage(&b)
+		httpx.WriteQuoted(&b, e.Message)
 		b.WriteString("): check sources.threatconnect.access_id and sources.threatconnect.secret_key, " +
 			"and this machine's clock (the Timestamp header must be within 5 minutes of ThreatConnect's time)")
 		return b.String()
 	case http.StatusForbidden:
 		b.WriteString("ThreatConnect refused access (HTTP 403")
-		e.writeMessage(&b)
+		httpx.WriteQuoted(&b, e.Message)
 		b.WriteString("): the API user of sources.threatconnect.access_id may not read this owner, or sources.threatconnect.url is not https")
 		return b.String()
 	case http.StatusServiceUnavailable:
 		b.WriteString("ThreatConnect answered 503 Service Unavailable")
-		e.writeMessage(&b)
+		httpx.WriteQuoted(&b, e.Message)
 		b.WriteString(": the API is not licensed on this ThreatConnect instance (ask your administrator or ThreatConnect to enable API access), or the service is down")
 	case http.StatusTooManyRequests:
 		b.WriteString("ThreatConnect answered 429 Too Many Requests")
-		e.writeMessage(&b)
+		httpx.WriteQuoted(&b, e.Message)
 	default:
-		fmt.Fprintf(&b, "HTTP %d", code)
-		if t := http.StatusText(code); t != "" {
-			b.WriteString(" " + t)
-		}
-		e.writeMessage(&b)
+		httpx.WriteStatus(&b, code, e.Message)
 	}
-	if e.Retried {
-		b.WriteString(" (still failing after retries)")
-	}
+	httpx.WriteRetried(&b, e.Retried)
 	return b.String()
-}
-
-func (e *StatusError) writeMessage(b *strings.Builder) {
-	if e.Message != "" {
-		b.WriteString(": ")
-		b.WriteString(strconv.Quote(e.Message))
-	}
 }
 
 // Is matches ErrCredentials and vigil.ErrCredentials for 401 and 403.
@@ -428,7 +415,7 @@ func (e *StatusError) Is(target error) bool {
 	if target != ErrCredentials && target != vigil.ErrCredentials {
 		return false
 	}
-	return e.Status.StatusCode == http.StatusUnauthorized || e.Status.StatusCode == http.StatusForbidden
+	return httpx.IsCredentialStatus(e.Status.StatusCode)
 }
 
 func (e *StatusError) Unwrap() error { return e.Status }

@@ -1,6 +1,8 @@
 package ecs
 
 import (
+	"strconv"
+	"strings"
 	"unsafe"
 
 	"github.com/valyala/fastjson"
@@ -42,4 +44,45 @@ func Array(v *fastjson.Value) ([]*fastjson.Value, bool) {
 	}
 	a, _ := v.Array()
 	return a, true
+}
+
+// ParseLong parses s as Elastic's convert processor converts a string to
+// "long": decimal, or hexadecimal after "0x" or "-0x"; no underscores and
+// no sign after "0x".
+func ParseLong(s string) (int64, bool) {
+	var x int64
+	var err error = strconv.ErrSyntax
+	switch {
+	case s == "" || strings.IndexByte(s, '_') >= 0 || strings.HasPrefix(s, "0x+") || strings.HasPrefix(s, "0x-"):
+	case strings.HasPrefix(s, "0x"):
+		x, err = strconv.ParseInt(s[2:], 16, 64)
+	case strings.HasPrefix(s, "-0x"):
+		x, err = strconv.ParseInt("-"+s[3:], 16, 64)
+	default:
+		x, err = strconv.ParseInt(s, 10, 64)
+	}
+	return x, err == nil
+}
+
+// ToBool converts v as Elastic's convert processor converts to "boolean":
+// true and false, or the strings "true" and "false" in any case.
+func ToBool(v *fastjson.Value) (bool, bool) {
+	if v == nil {
+		return false, false
+	}
+	switch v.Type() {
+	case fastjson.TypeTrue:
+		return true, true
+	case fastjson.TypeFalse:
+		return false, true
+	case fastjson.TypeString:
+		s, _ := Str(v)
+		if strings.EqualFold(s, "true") {
+			return true, true
+		}
+		if strings.EqualFold(s, "false") {
+			return false, true
+		}
+	}
+	return false, false
 }

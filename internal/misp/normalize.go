@@ -1200,26 +1200,7 @@ func truncate(s string, n int) string {
 }
 
 // toBool converts v as Elastic's convert processor does to "boolean".
-func toBool(v *fastjson.Value) (bool, bool) {
-	if v == nil {
-		return false, false
-	}
-	switch v.Type() {
-	case fastjson.TypeTrue:
-		return true, true
-	case fastjson.TypeFalse:
-		return false, true
-	case fastjson.TypeString:
-		s, _ := str(v)
-		if strings.EqualFold(s, "true") {
-			return true, true
-		}
-		if strings.EqualFold(s, "false") {
-			return false, true
-		}
-	}
-	return false, false
-}
+func toBool(v *fastjson.Value) (bool, bool) { return ecs.ToBool(v) }
 
 // toLong converts a string or number as Elastic's convert processor does
 // to "long".
@@ -1236,20 +1217,7 @@ func toLong(v *fastjson.Value) (int64, bool) {
 
 // parseLong parses s as Java's Long.decode-like conversion of Elastic's
 // convert processor: decimal, or hexadecimal with 0x.
-func parseLong(s string) (int64, bool) {
-	var x int64
-	var err error = strconv.ErrSyntax
-	switch {
-	case s == "" || strings.IndexByte(s, '_') >= 0 || strings.HasPrefix(s, "0x+") || strings.HasPrefix(s, "0x-"):
-	case strings.HasPrefix(s, "0x"):
-		x, err = strconv.ParseInt(s[2:], 16, 64)
-	case strings.HasPrefix(s, "-0x"):
-		x, err = strconv.ParseInt("-"+s[3:], 16, 64)
-	default:
-		x, err = strconv.ParseInt(s, 10, 64)
-	}
-	return x, err == nil
-}
+func parseLong(s string) (int64, bool) { return ecs.ParseLong(s) }
 
 // parseUnix parses a time in seconds since the epoch, as Elastic's date
 // format UNIX does: a string or a number, with an optional fraction, kept

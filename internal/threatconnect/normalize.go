@@ -343,39 +343,10 @@ func (n *Normalizer) toLong(v *fastjson.Value) (int64, bool) {
 	return parseLong(s)
 }
 
-func parseLong(s string) (int64, bool) {
-	var x int64
-	var err error = strconv.ErrSyntax
-	switch {
-	case s == "" || strings.IndexByte(s, '_') >= 0 || strings.HasPrefix(s, "0x+") || strings.HasPrefix(s, "0x-"):
-	case strings.HasPrefix(s, "0x"):
-		x, err = strconv.ParseInt(s[2:], 16, 64)
-	case strings.HasPrefix(s, "-0x"):
-		x, err = strconv.ParseInt("-"+s[3:], 16, 64)
-	default:
-		x, err = strconv.ParseInt(s, 10, 64)
-	}
-	return x, err == nil
-}
+func parseLong(s string) (int64, bool) { return ecs.ParseLong(s) }
 
 // toBool converts v as Elastic's convert processor does to "boolean".
-func toBool(v *fastjson.Value) (bool, bool) {
-	switch v.Type() {
-	case fastjson.TypeTrue:
-		return true, true
-	case fastjson.TypeFalse:
-		return false, true
-	case fastjson.TypeString:
-		s, _ := str(v)
-		if strings.EqualFold(s, "true") {
-			return true, true
-		}
-		if strings.EqualFold(s, "false") {
-			return false, true
-		}
-	}
-	return false, false
-}
+func toBool(v *fastjson.Value) (bool, bool) { return ecs.ToBool(v) }
 
 // toIP converts v as Elastic's convert processor does to "ip".
 func toIP(v *fastjson.Value) (string, bool) {

@@ -22,7 +22,6 @@ type serveDetection struct {
 	eng     *detect.Engine
 	pipe    *ingest.Pipeline
 	log     *slog.Logger
-	rebuild chan struct{} // a rebuild is due; capacity 1
 	cancel  context.CancelFunc
 	ran     chan struct{} // closed when the pipeline's Run returned
 	follow  sync.WaitGroup
@@ -75,7 +74,7 @@ func (a *app) startDetection(ctx context.Context, sched *scheduler.Scheduler, d 
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	sd := &serveDetection{eng: eng, pipe: pipe, log: a.log.With("component", "detection"), rebuild: make(chan struct{}, 1), cancel: cancel, ran: make(chan struct{}), store: a.store}
+	sd := &serveDetection{eng: eng, pipe: pipe, log: a.log.With("component", "detection"), cancel: cancel, ran: make(chan struct{}), store: a.store}
 	// After a pull that wrote records: the new index is swapped in, then
 	// the sightings the engine holds are written, before any later hook
 	// (the retro-hunt) runs. Events matched against the old index are then
@@ -99,7 +98,7 @@ func (a *app) startDetection(ctx context.Context, sched *scheduler.Scheduler, d 
 			sd.log.Error("writing sightings", "err", ferr)
 		}
 	}
-	sd.follow.Go(func() { sd.followStore(ctx, a.store, ready) })
+	sd.follow.Go(func() { sd.loadIndex(ctx, ready) })
 	go func() {
 		defer close(sd.ran)
 		pipe.Run(ctx)
@@ -115,15 +114,6 @@ func (sd *serveDetection) handler(next http.Handler) http.Handler {
 	return sd.pipe.Handler(next)
 }
 
-// requestRebuild asks for a rebuild of the Snapshot; requests made while
-// one runs are folded into one more rebuild after it.
-func (sd *serveDetection) requestRebuild() {
-	select {
-	case sd.rebuild <- struct{}{}:
-	default:
-	}
-}
-
 // rebuildNow builds a Snapshot and swaps it in, waiting for a build in
 // progress first.
 func (sd *serveDetection) rebuildNow(ctx context.Context) error {
@@ -132,26 +122,18 @@ func (sd *serveDetection) rebuildNow(ctx context.Context) error {
 	return rebuildIndex(ctx, sd.store, sd.eng, sd.log)
 }
 
-// followStore loads the Snapshot, closes ready, and rebuilds it whenever
-// asked, until ctx ends. A failed rebuild keeps the previous Snapshot.
-func (sd *serveDetection) followStore(ctx context.Context, store vigil.Store, ready chan<- struct{}) {
+// loadIndex loads the first Snapshot, retrying every 10 s, and closes
+// ready once it is in; the pulls' hook (startDetection) rebuilds it after.
+func (sd *serveDetection) loadIndex(ctx context.Context, ready chan<- struct{}) {
 	for ctx.Err() == nil {
-		if err := sd.rebuildNow(ctx); err == nil {
+		err := sd.rebuildNow(ctx)
+		if err == nil {
 			close(ready)
-			break
-		} else if ctx.Err() == nil {
+			return
+		}
+		if ctx.Err() == nil {
 			sd.log.Error("loading the detection index; retrying in 10s", "err", err)
 			sleepCtx(ctx, 10*time.Second)
-		}
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-sd.rebuild:
-		}
-		if err := sd.rebuildNow(ctx); err != nil && ctx.Err() == nil {
-			sd.log.Error("rebuilding the detection index; matching goes on with the previous one", "err", err)
 		}
 	}
 }

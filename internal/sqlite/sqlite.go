@@ -771,15 +771,16 @@ func prunableSegments(ctx context.Context, tx *sql.Tx, cutoff, now int64, st *vi
 
 // candidate is a merged segment and its unexpired live entries.
 type candidate struct {
-	id, docs  int64
-	compacted bool
-	live      []int // entry numbers
+	id, docs        int64
+	source, dataset string
+	compacted       bool
+	live            []int // entry numbers
 }
 
 // liveCandidates calls fn for each merged segment matching cond (on the
 // raw_segments row s, with arg), with its unexpired live entries.
 func liveCandidates(ctx context.Context, tx *sql.Tx, cond string, arg any, fn func(candidate) error, now int64) error {
-	rows, err := tx.QueryContext(ctx, `SELECT s.id, s.docs, s.compacted, m.mask, s.live FROM raw_segments s LEFT JOIN live_masks m ON m.seg = s.id
+	rows, err := tx.QueryContext(ctx, `SELECT s.id, s.docs, s.source, s.dataset, s.compacted, m.mask, s.live FROM raw_segments s LEFT JOIN live_masks m ON m.seg = s.id
 WHERE `+cond+` AND s.id <= (SELECT segment FROM live_watermark) ORDER BY s.id`, arg)
 	if err != nil {
 		return fmt.Errorf("store: prune: %w", err)
@@ -790,7 +791,7 @@ WHERE `+cond+` AND s.id <= (SELECT segment FROM live_watermark) ORDER BY s.id`, 
 	for rows.Next() {
 		var c candidate
 		var mask, live []byte
-		if err := rows.Scan(&c.id, &c.docs, &c.compacted, &mask, &live); err != nil {
+		if err := rows.Scan(&c.id, &c.docs, &c.source, &c.dataset, &c.compacted, &mask, &live); err != nil {
 			rows.Close()
 			return fmt.Errorf("store: prune: %w", err)
 		}

@@ -1,0 +1,101 @@
+package sqlite_test
+
+import (
+	"database/sql"
+	"fmt"
+	"maps"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/vigil-ti/vigil"
+	"github.com/vigil-ti/vigil/internal/sqlite"
+)
+
+// segments counts the store's raw and compacted segments, reading its file
+// with a connection of its own.
+func segments(t *testing.T, dir string) (raw, compacted int) {
+	t.Helper()
+	conn, err := sql.Open("sqlite3", "file:"+filepath.Join(dir, sqlite.FileName)+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.QueryRow(`SELECT count(*) FILTER (WHERE compacted = 0), count(*) FILTER (WHERE compacted = 1) FROM raw_segments`).Scan(&raw, &compacted); err != nil {
+		t.Fatal(err)
+	}
+	return raw, compacted
+}
+
+// TestCompactionPacksSegments: the live documents of the raw segments past
+// the retention are packed into few compacted segments, and a compacted
+// segment that later pages have made sparse is packed again with them, so
+// the number of segments stays bounded while the live view stays whole.
+func TestCompactionPacksSegments(t *testing.T) {
+	c := &clock{t: t0}
+	db, dir := open(t, c, 24*time.Hour)
+	ctx := t.Context()
+	far := t0.Add(365 * 24 * time.Hour)
+	want := map[string]string{}
+	writeKeys := func(from, to int) {
+		t.Helper()
+		for page := from; page < to; page += 100 {
+			var docs []vigil.Document
+			for i := page; i < min(page+100, to); i++ {
+				d := ioc(fmt.Sprintf("10.1.%d.%d", i/256, i%256), c.Now(), far)
+				want[d.Key] = string(d.Source)
+				docs = append(docs, d)
+			}
+			if _, err := db.WritePage(ctx, vigil.Page{Source: "s", Dataset: "test.ioc", Docs: docs}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	prune := func() vigil.PruneStats {
+		t.Helper()
+		ps, err := db.Prune(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := liveKeys(t, db, vigil.ViewIndicators); !maps.Equal(got, want) {
+			t.Fatalf("live view after prune: %d keys, want %d", len(got), len(want))
+		}
+		return ps
+	}
+
+	// Ten pages of 100 documents, all live: past the retention, they are
+	// packed into one compacted segment.
+	writeKeys(0, 1000)
+	c.Advance(48 * time.Hour)
+	if ps := prune(); ps.RawSegments != 10 || ps.Compacted != 1000 {
+		t.Fatalf("first prune %+v, want 10 raw segments removed, 1000 documents compacted", ps)
+	}
+	if raw, comp := segments(t, dir); raw != 0 || comp != 1 {
+		t.Fatalf("after the first prune: %d raw and %d compacted segments, want 0 and 1", raw, comp)
+	}
+	// A second prune has nothing to do: the compacted segment is whole.
+	if ps := prune(); ps.Compacted != 0 || ps.RawSegments != 0 {
+		t.Fatalf("second prune %+v", ps)
+	}
+
+	// 800 of the keys come again: the compacted segment keeps 200 live
+	// documents of 1000. Past the retention, those are packed with the
+	// 800 new ones into one segment, and the sparse one goes.
+	writeKeys(0, 800)
+	if raw, comp := segments(t, dir); raw != 8 || comp != 1 {
+		t.Fatalf("before the third prune: %d raw and %d compacted segments, want 8 and 1", raw, comp)
+	}
+	c.Advance(48 * time.Hour)
+	if ps := prune(); ps.RawSegments != 8 || ps.Compacted != 800 {
+		t.Fatalf("third prune %+v, want 8 raw segments removed, 800 documents compacted", ps)
+	}
+	if raw, comp := segments(t, dir); raw != 0 || comp != 1 {
+		t.Fatalf("after the third prune: %d raw and %d compacted segments, want 0 and 1", raw, comp)
+	}
+	for _, key := range []string{"10.1.0.5", "10.1.3.200"} {
+		d, ok, err := db.LiveDocument(ctx, vigil.ViewIndicators, "test.ioc", key)
+		if err != nil || !ok || string(d.Source) != want[key] {
+			t.Fatalf("%s: %q %v %v, want %q", key, d.Source, ok, err, want[key])
+		}
+	}
+}

@@ -88,9 +88,22 @@ func (a *app) openWriter(ctx context.Context) error {
 	return nil
 }
 
+// openBeside opens the store for writing beside the writer that holds the
+// data directory, without its lock (see sqlite.Options.Beside).
+func (a *app) openBeside(ctx context.Context) error {
+	return a.openUnlocked(ctx, sqlite.Options{Beside: true})
+}
+
 // openReader opens the store read-only; it works while a writer runs.
 func (a *app) openReader(ctx context.Context) error {
-	db, err := sqlite.Open(ctx, a.cfg.DataDir, sqlite.Options{Retention: time.Duration(a.cfg.Retention), Clock: a.clock, ReadOnly: true})
+	return a.openUnlocked(ctx, sqlite.Options{ReadOnly: true})
+}
+
+// openUnlocked opens the store with opts (and the configured retention
+// and clock) without the data directory's lock.
+func (a *app) openUnlocked(ctx context.Context, opts sqlite.Options) error {
+	opts.Retention, opts.Clock = time.Duration(a.cfg.Retention), a.clock
+	db, err := sqlite.Open(ctx, a.cfg.DataDir, opts)
 	if err != nil {
 		return err
 	}

@@ -83,18 +83,7 @@ detection:
 			close(gate)
 		}
 	}()
-	waitLog := func(re string) []string {
-		t.Helper()
-		rx := regexp.MustCompile(re)
-		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-			if m := rx.FindStringSubmatch(logs.String()); m != nil {
-				return m
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("no log line matching %s after 30s; log:\n%s", re, logs.String())
-			}
-		}
-	}
+	waitLog := func(re string) []string { t.Helper(); return logs.waitFor(t, re) }
 	addr := waitLog(`msg=serving listen=(\S+)`)[1]
 	waitLog(`msg="detection index loaded" component=detection indicators=1 `)
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"github.com/vigil-ti/vigil/internal/config"
 	"github.com/vigil-ti/vigil/internal/ecs"
 	"github.com/vigil-ti/vigil/internal/importer"
+	"github.com/vigil-ti/vigil/internal/lockfile"
 )
 
 // maxBadShown is how many bad-line messages are printed per file; the
@@ -77,8 +79,18 @@ func cmdImport(ctx context.Context, e *env, args []string) error {
 	if *expire != "" {
 		opts.ExpirationDuration = *expire
 	}
+	beside := false
 	if err := a.openWriter(ctx); err != nil {
-		return err
+		if !errors.Is(err, lockfile.ErrInUse) {
+			return err
+		}
+		// serve (or a pull) holds the data directory: write beside it.
+		// serve notices the new pages, matches them and retro-hunts them.
+		if err := a.openBeside(ctx); err != nil {
+			return err
+		}
+		beside = true
+		fmt.Fprintf(e.stderr, "%v: importing beside it (serve matches and retro-hunts the new indicators within seconds; otherwise the next pull or import retro-hunts them)\n", err)
 	}
 	defer a.close()
 	opts.Store = a.store
@@ -114,8 +126,10 @@ func cmdImport(ctx context.Context, e *env, args []string) error {
 	if err := a.store.Sync(ctx); err != nil {
 		return err
 	}
-	if err := a.retroHunt(ctx, e.stop); err != nil {
-		return err
+	if !beside {
+		if err := a.retroHunt(ctx, e.stop); err != nil {
+			return err
+		}
 	}
 	if failed > 0 {
 		return fmt.Errorf("%d of %d files could not be read (see above)", failed, len(files))

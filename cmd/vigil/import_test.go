@@ -3,11 +3,14 @@ package main
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/valyala/fastjson"
 )
@@ -172,5 +175,62 @@ func TestImportFailures(t *testing.T) {
 	// The good file of the run with a missing one was imported.
 	if _, ok := liveImports(t, cfg, "indicators")["198.51.100.7"]; !ok {
 		t.Error("the readable file was not imported")
+	}
+}
+
+// TestImportBesideServe: `vigil import` while serve holds the data
+// directory writes beside it; serve merges the new indicators, swaps in an
+// index that holds them and retro-hunts them: an event seen before the
+// import alerts once the import is done, and later events match live.
+func TestImportBesideServe(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "vigil.yaml")
+	if err := os.WriteFile(cfg, []byte("data_dir: "+filepath.Join(dir, "data")+"\nlisten: 127.0.0.1:0\ndetection:\n  inputs:\n    token: ${TEST_INPUTS_TOKEN}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"TEST_INPUTS_TOKEN": "inputs-token-0123456789"}
+	stop := make(chan struct{})
+	var logs syncBuffer
+	exit := make(chan int, 1)
+	go func() {
+		exit <- run(t.Context(), stop, []string{"--config", cfg, "serve"}, func(k string) string { return env[k] }, &bytes.Buffer{}, &logs)
+	}()
+	defer func() { close(stop); <-exit }()
+	waitLog := func(re string) []string { t.Helper(); return logs.waitFor(t, re) }
+	addr := waitLog(`msg=serving listen=(\S+)`)[1]
+	waitLog(`msg="detection index loaded" component=detection indicators=0 `)
+	post := func(events string) map[string]any {
+		t.Helper()
+		req, err := http.NewRequestWithContext(t.Context(), "POST", "http://"+addr+"/api/v1/events", strings.NewReader(events))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+env["TEST_INPUTS_TOKEN"])
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&m); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("post: %d %v", resp.StatusCode, err)
+		}
+		return m
+	}
+	ts := time.Now().UTC().Format(time.RFC3339)
+	if m := post(`{"@timestamp":"` + ts + `","event":{"id":"ev-before"},"destination":{"ip":"198.51.100.77"}}` + "\n"); m["alerts"] != 0.0 {
+		t.Fatalf("before the import: %v", m)
+	}
+
+	list := writeFile(t, dir, "list.txt", []byte("198.51.100.77\nevil.example.org\n"))
+	code, out, errOut := runIn(t, env, "--config", cfg, "import", list)
+	if code != 0 || !strings.Contains(errOut, "data dir in use by process") || !strings.Contains(errOut, "importing beside it") || !strings.Contains(out, "imported=2") {
+		t.Fatalf("import beside serve: %d\n%s\n%s", code, out, errOut)
+	}
+	waitLog(`msg="indicators imported beside serve" documents=2`)
+	waitLog(`msg="detection index loaded" component=detection indicators=2 `)
+	waitLog(`msg=retro-hunt indicators=2 .* alerts=1 `)
+	if m := post(`{"@timestamp":"` + ts + `","event":{"id":"ev-after"},"url":{"domain":"evil.example.org"}}` + "\n"); m["alerts"] != 1.0 {
+		t.Fatalf("after the import: %v", m)
 	}
 }

@@ -29,6 +29,21 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 }
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
+// waitFor waits up to 30 s for a line of the log that matches re, and
+// returns its submatches.
+func (s *syncBuffer) waitFor(t *testing.T, re string) []string {
+	t.Helper()
+	rx := regexp.MustCompile(re)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if m := rx.FindStringSubmatch(s.String()); m != nil {
+			return m
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no log line matching %s after 30s; log:\n%s", re, s.String())
+		}
+	}
+}
+
 // TestServeDeliversOutbox queues alerts in the store, then runs serve with
 // a webhook connector whose receiver is down at first: serve retries until
 // it is up and delivers each alert once; status shows the outbox, with the

@@ -87,6 +87,11 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	}()
 	deliveriesDone := make(chan struct{})
 	go runDeliverer(ctx, deliverer, e.stop, deliveriesDone)
+	importsDone := make(chan struct{})
+	go func() {
+		a.watchImports(ctx, e.stop, sched.After)
+		close(importsDone)
+	}()
 	prune := time.NewTicker(pruneEvery)
 	defer prune.Stop()
 	a.prune(ctx)
@@ -108,6 +113,7 @@ loop:
 	a.log.Info("shutting down: finishing the pages in flight")
 	<-pullsDone
 	<-deliveriesDone
+	<-importsDone
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {

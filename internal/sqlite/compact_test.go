@@ -99,3 +99,51 @@ func TestCompactionPacksSegments(t *testing.T) {
 		}
 	}
 }
+
+// TestWriterBeside: a store opened beside the writer writes pages and
+// merges them; each writer's merges take in the other's pages, and both
+// see the whole live view.
+func TestWriterBeside(t *testing.T) {
+	c := &clock{t: t0}
+	db, dir := open(t, c, 24*time.Hour)
+	ctx := t.Context()
+	beside, err := sqlite.Open(ctx, dir, sqlite.Options{Clock: c, Beside: true, MergeDocs: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer beside.Close()
+	far := t0.Add(365 * 24 * time.Hour)
+	want := map[string]string{}
+	write := func(w *sqlite.DB, keys ...string) {
+		t.Helper()
+		var docs []vigil.Document
+		for _, k := range keys {
+			d := ioc(k, c.Now(), far)
+			want[k] = string(d.Source)
+			docs = append(docs, d)
+		}
+		if _, err := w.WritePage(ctx, vigil.Page{Source: "s", Dataset: "test.ioc", Docs: docs}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(db, "10.2.0.1", "10.2.0.2")
+	write(beside, "10.2.0.3", "10.2.0.4")
+	c.Advance(time.Minute)
+	write(db, "10.2.0.1")
+	if err := beside.Sync(ctx); err != nil { // merges the writer's pages too
+		t.Fatal(err)
+	}
+	write(beside, "10.2.0.2", "10.2.0.5")
+	if err := db.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for name, w := range map[string]*sqlite.DB{"writer": db, "beside": beside} {
+		if got := liveKeys(t, w, vigil.ViewIndicators); !maps.Equal(got, want) {
+			t.Fatalf("%s's live view %v, want %v", name, got, want)
+		}
+	}
+	st, err := db.Stats(ctx)
+	if err != nil || len(st) != 1 || st[0].Live != 5 || st[0].Pending != 0 {
+		t.Fatalf("stats %+v %v, want 5 live rows, none pending", st, err)
+	}
+}

@@ -424,6 +424,9 @@ func (db *DB) batchDocs() int {
 	if n <= 0 {
 		n = DefaultMergeDocs
 	}
+	if db.opts.Beside {
+		return n
+	}
 	return max(n, min(int(db.liveRows/16), maxBatchDocs))
 }
 
@@ -450,7 +453,9 @@ func (db *DB) mergeBatch(ctx context.Context) (st MergeStats, more bool, err err
 	// As in WritePage: uncancellable statements, ctx checked between them.
 	sctx := context.WithoutCancel(ctx)
 	var wm, n, maxID int64
-	if err := tx.QueryRowContext(sctx, `SELECT segment FROM live_watermark`).Scan(&wm); err != nil {
+	// live_rows as well: a writer opened beside this one may have added
+	// rows.
+	if err := tx.QueryRowContext(sctx, `SELECT segment, live_rows FROM live_watermark`).Scan(&wm, &db.liveRows); err != nil {
 		return st, false, fmt.Errorf("store: merge live views: read watermark: %w", err)
 	}
 	if err := tx.QueryRowContext(sctx, `SELECT COUNT(*), COALESCE(MAX(id), 0) FROM raw_segments WHERE id > ? AND live IS NOT NULL`, wm).Scan(&n, &maxID); err != nil {

@@ -64,6 +64,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -104,7 +105,20 @@ type Options struct {
 	// value turns the automatic merges of WritePage off (Open, Sync,
 	// Materialize and Prune still merge).
 	MergeDocs int
+	// Beside opens the store for writing beside the writer that holds the
+	// data directory (vigil import while serve runs). SQLite serializes
+	// the two: each transaction waits for the other's (up to
+	// besideBusyTimeout). A store opened beside never migrates (the schema
+	// must be the one this build knows), and its merges stay at
+	// MergeDocs a batch, so that it holds the write lock briefly. Pages it
+	// writes are merged by whichever of the two merges next.
+	Beside bool
 }
+
+// besideBusyTimeout is how long a store opened beside another writer waits
+// for that writer's transaction: a merge of the other writer's may run for
+// seconds.
+const besideBusyTimeout = 2 * time.Minute
 
 // DB is the SQLite store. It is safe for concurrent use.
 type DB struct {
@@ -161,23 +175,31 @@ func Open(ctx context.Context, dir string, opts Options) (*DB, error) {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return nil, fmt.Errorf("store: create data dir: %w", err)
 		}
-		rw := sql.OpenDB(connector{dsn: dsn(path, false)})
+		rdsn := dsn(path, false)
+		if opts.Beside {
+			rdsn = strings.Replace(rdsn, "_busy_timeout=10000", "_busy_timeout="+strconv.FormatInt(besideBusyTimeout.Milliseconds(), 10), 1)
+		}
+		rw := sql.OpenDB(connector{dsn: rdsn})
 		rw.SetMaxOpenConns(1)
 		rw.SetConnMaxLifetime(0)
 		db.rw = rw
-		if err := db.migrate(ctx); err != nil {
-			rw.Close()
-			return nil, err
+		if !opts.Beside {
+			if err := db.migrate(ctx); err != nil {
+				rw.Close()
+				return nil, err
+			}
 		}
 	}
 	ro := sql.OpenDB(connector{dsn: dsn(path, true), readOnly: true})
 	ro.SetMaxOpenConns(4)
 	db.ro = ro
-	if opts.ReadOnly {
+	if opts.ReadOnly || opts.Beside {
 		if err := db.checkVersion(ctx); err != nil {
 			db.Close()
 			return nil, err
 		}
+	}
+	if opts.ReadOnly {
 		return db, nil
 	}
 	db.upserts = map[int]*sql.Stmt{}

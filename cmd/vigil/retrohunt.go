@@ -131,7 +131,7 @@ func printSightings(ctx context.Context, e *env, a *app) error {
 	if !st.RetroHuntMarkedAt.IsZero() {
 		last = st.RetroHuntMarkedAt.Format(time.RFC3339)
 	}
-	fmt.Fprintf(e.stdout, "\nsightings: %d (value, day) rows, seen %s to %s; last retro-hunt %s\n",
+	fmt.Fprintf(e.stdout, "\nsightings: %d (value, day) entries, seen %s to %s; last retro-hunt %s\n",
 		st.Rows, st.Oldest.Format(time.RFC3339), st.Newest.Format(time.RFC3339), last)
 	return nil
 }

@@ -110,7 +110,7 @@ detection:
 		t.Fatalf("match: %s", errb.String())
 	}
 	code, status, _ := runIn(t, nil, "--config", cfg7, "status")
-	if code != 0 || !strings.Contains(status, "sightings: 4 (value, day) rows") || !strings.Contains(status, "last retro-hunt never") {
+	if code != 0 || !strings.Contains(status, "sightings: 4 (value, day) entries") || !strings.Contains(status, "last retro-hunt never") {
 		t.Errorf("status:\n%s", status)
 	}
 

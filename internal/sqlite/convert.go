@@ -13,8 +13,74 @@ import (
 // migrateData runs the part of a migration that SQL cannot do, in the
 // migration's transaction.
 func (db *DB) migrateData(ctx context.Context, tx *sql.Tx, name string) error {
-	if name == "migrations/0002_live_refs.sql" {
+	switch name {
+	case "migrations/0002_live_refs.sql":
 		return db.convertLiveV1(ctx, tx)
+	case "migrations/0007_sighting_runs.sql":
+		return convertSightingsV1(ctx, tx)
+	}
+	return nil
+}
+
+// convertSightingsV1 writes the rows of the sightings table (one per day,
+// kind and key) as one run a day, and drops the table. A day's rows are
+// read before its run is written.
+func convertSightingsV1(ctx context.Context, tx *sql.Tx) error {
+	var days []int64
+	rows, err := tx.QueryContext(ctx, `SELECT DISTINCT day FROM sightings ORDER BY day`)
+	if err != nil {
+		return fmt.Errorf("read the old sightings: %w", err)
+	}
+	for rows.Next() {
+		var d int64
+		if err := rows.Scan(&d); err != nil {
+			rows.Close()
+			return fmt.Errorf("read the old sightings: %w", err)
+		}
+		days = append(days, d)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read the old sightings: %w", err)
+	}
+	for _, day := range days {
+		var ents []sEntry
+		// kind, then key: the order of sighting keys (no kind is a prefix
+		// of another).
+		rows, err := tx.QueryContext(ctx, `SELECT kind, key, first_seen, last_seen, count, field, event, event_time FROM sightings WHERE day = ? ORDER BY kind, key`, day)
+		if err != nil {
+			return fmt.Errorf("read the old sightings: %w", err)
+		}
+		for rows.Next() {
+			var e sEntry
+			var kind string
+			var key []byte
+			if err := rows.Scan(&kind, &key, &e.first, &e.last, &e.count, &e.field, &e.event, &e.evTime); err != nil {
+				rows.Close()
+				return fmt.Errorf("read the old sightings: %w", err)
+			}
+			e.sk = sightingKey(nil, kind, string(key))
+			ents = append(ents, e)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("read the old sightings: %w", err)
+		}
+		w, err := newRunWriter(ctx, tx, day)
+		if err != nil {
+			return fmt.Errorf("write the old sightings as runs: %w", err)
+		}
+		for i := range ents {
+			if err := w.add(&ents[i]); err != nil {
+				return fmt.Errorf("write the old sightings as runs: %w", err)
+			}
+		}
+		if err := w.close(); err != nil {
+			return fmt.Errorf("write the old sightings as runs: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `DROP TABLE sightings`); err != nil {
+		return fmt.Errorf("drop the old sightings table: %w", err)
 	}
 	return nil
 }

@@ -1,14 +1,11 @@
 package sqlite
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"math"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
 	"unsafe"
@@ -16,17 +13,8 @@ import (
 	"github.com/vigil-ti/vigil"
 )
 
-// Sightings and the retro-hunt watermark (migration 0006). A sighting row
-// is keyed by (day, kind, key): day is the UTC day of the events'
-// @timestamp, so that a prune drops whole days from the front of the table
-// and a lookup seeks each day of the window.
-
-// sightingKeys is how many exact keys one lookup statement asks for.
-const sightingKeys = 256
-
-// sightingRows is how many rows one upsert statement writes: more rows per
-// statement bind as many parameters and gain nothing past 64.
-const sightingRows = 64
+// The retro-hunt watermark (migration 0006), and the helpers of the
+// sightings (sightingruns.go).
 
 // dayOf returns the UTC day of t (Unix milliseconds / 86400000, rounded
 // down).
@@ -38,213 +26,9 @@ func dayOf(ms int64) int64 {
 	return d
 }
 
-// sightingRow is a sighting with its day and the first bytes of its kind
-// and key (see keyPrefix), for sorting.
-type sightingRow struct {
-	day       int64
-	kind, pre uint64
-	s         *vigil.Sighting
-}
-
-// AddSightings merges sightings into the store, in one transaction: a
-// sighting of a (day, kind, key) already stored widens its first and last
-// seen, adds its count, and refers to its event when it was seen last.
-// Every sighting's FirstSeen and LastSeen must fall on the same UTC day.
-// Large batches cost less per sighting: a batch rewrites each page of the
-// table its keys fall in once.
-func (db *DB) AddSightings(ctx context.Context, ss []vigil.Sighting) error {
-	if db.rw == nil {
-		return errors.New("store: opened read-only")
-	}
-	if len(ss) == 0 {
-		return nil
-	}
-	rows := make([]sightingRow, len(ss))
-	for i := range ss {
-		s := &ss[i]
-		if s.Kind == "" || s.Key == "" {
-			return fmt.Errorf("store: add sightings: sighting %d has no kind or key", i)
-		}
-		d1, d2 := dayOf(s.FirstSeen.UnixMilli()), dayOf(s.LastSeen.UnixMilli())
-		if d1 != d2 {
-			return fmt.Errorf("store: add sightings: %s sighting seen first and last on two days (%s, %s)", s.Kind, s.FirstSeen.Format(time.RFC3339), s.LastSeen.Format(time.RFC3339))
-		}
-		rows[i] = sightingRow{day: d1, kind: keyPrefix(unsafeBytes(s.Kind)), pre: keyPrefix(unsafeBytes(s.Key)), s: s}
-	}
-	// In key order: each leaf of the table is written once per batch. The
-	// kind and the first 8 bytes of the key, packed, settle most
-	// comparisons without following the pointer.
-	slices.SortFunc(rows, func(a, b sightingRow) int {
-		if c := cmp.Or(cmp.Compare(a.day, b.day), cmp.Compare(a.kind, b.kind), cmp.Compare(a.pre, b.pre)); c != 0 {
-			return c
-		}
-		return cmp.Or(strings.Compare(a.s.Kind, b.s.Kind), strings.Compare(a.s.Key, b.s.Key))
-	})
-	db.wmu.Lock()
-	defer db.wmu.Unlock()
-	tx, err := db.rw.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("store: add sightings: %w", err)
-	}
-	defer tx.Rollback()
-	var full *sql.Stmt
-	if len(rows) >= sightingRows {
-		if full, err = tx.PrepareContext(ctx, sightingUpsertSQL(sightingRows)); err != nil {
-			return fmt.Errorf("store: add sightings: %w", err)
-		}
-		defer full.Close()
-	}
-	args := make([]any, 0, 9*sightingRows)
-	for len(rows) > 0 {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("store: add sightings: %w", err)
-		}
-		n := min(len(rows), sightingRows)
-		args = args[:0]
-		for _, r := range rows[:n] {
-			s := r.s
-			args = append(args, r.day, s.Kind, unsafeBytes(s.Key), s.FirstSeen.UnixMilli(), s.LastSeen.UnixMilli(), s.Count,
-				s.Field, s.Event, s.EventTime.UnixMilli())
-		}
-		// Run as a query: the driver binds a query's parameters in one
-		// call into SQLite, and an Exec's one call each (a third of the
-		// cost of a sighting).
-		var res *sql.Rows
-		if n == sightingRows {
-			res, err = full.QueryContext(ctx, args...)
-		} else {
-			res, err = tx.QueryContext(ctx, sightingUpsertSQL(n), args...)
-		}
-		if err == nil {
-			err = res.Close()
-		}
-		if err != nil {
-			return fmt.Errorf("store: add sightings: %w", err)
-		}
-		rows = rows[n:]
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("store: add sightings: %w", err)
-	}
-	return nil
-}
-
-// sightingUpsertSQL returns the upsert of n sightings. SQLite evaluates
-// every assignment against the row as it was before the update.
-func sightingUpsertSQL(n int) string {
-	var b strings.Builder
-	b.WriteString(`INSERT INTO sightings (day, kind, key, first_seen, last_seen, count, field, event, event_time) VALUES `)
-	for i := range n {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString("(?,?,?,?,?,?,?,?,?)")
-	}
-	b.WriteString(` ON CONFLICT (day, kind, key) DO UPDATE SET
-first_seen = min(first_seen, excluded.first_seen),
-last_seen = max(last_seen, excluded.last_seen),
-count = count + excluded.count,
-field = CASE WHEN excluded.last_seen >= last_seen THEN excluded.field ELSE field END,
-event = CASE WHEN excluded.last_seen >= last_seen THEN excluded.event ELSE event END,
-event_time = CASE WHEN excluded.last_seen >= last_seen THEN excluded.event_time ELSE event_time END`)
-	return b.String()
-}
-
 // unsafeBytes views s as bytes, for a parameter bound as a BLOB (the
 // driver copies it).
 func unsafeBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
-
-// Sightings calls fn for each stored sighting in the ranges rs that was
-// last seen at or after since, one per (day, kind, key): a key seen on
-// several days comes once per day, and a sighting in two ranges may come
-// twice. It works on a store opened read-only.
-func (db *DB) Sightings(ctx context.Context, since time.Time, rs []vigil.SightingRange, fn func(vigil.Sighting) error) error {
-	sinceMs := since.UnixMilli()
-	// One seek per day of the window (and the next day, for clocks a
-	// little ahead): an IN list on the first column of the key.
-	var days strings.Builder
-	from, to := dayOf(sinceMs), dayOf(db.clock.Now().UnixMilli())+1
-	if to-from > 3660 {
-		return fmt.Errorf("store: read sightings: a window of %d days is too long", to-from)
-	}
-	for d := from; d <= to; d++ {
-		if d > from {
-			days.WriteByte(',')
-		}
-		days.WriteString(strconv.FormatInt(d, 10))
-	}
-	head := `SELECT day, kind, key, first_seen, last_seen, count, field, event, event_time FROM sightings WHERE day IN (` +
-		days.String() + `) AND last_seen >= ? AND kind = ? AND `
-	// Exact keys are asked for by kind, many at a time.
-	exact := map[string][]string{}
-	var kinds []string
-	for _, r := range rs {
-		if r.All || r.Prefix || r.Hi != "" {
-			continue
-		}
-		if _, ok := exact[r.Kind]; !ok {
-			kinds = append(kinds, r.Kind)
-		}
-		exact[r.Kind] = append(exact[r.Kind], r.Lo)
-	}
-	query := func(q string, args ...any) error {
-		rows, err := db.ro.QueryContext(ctx, q, args...)
-		if err != nil {
-			return fmt.Errorf("store: read sightings: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var s vigil.Sighting
-			var day, first, last, evt int64
-			var key []byte
-			if err := rows.Scan(&day, &s.Kind, &key, &first, &last, &s.Count, &s.Field, &s.Event, &evt); err != nil {
-				return fmt.Errorf("store: read sightings: %w", err)
-			}
-			s.Key = string(key)
-			s.FirstSeen, s.LastSeen, s.EventTime = time.UnixMilli(first).UTC(), time.UnixMilli(last).UTC(), time.UnixMilli(evt).UTC()
-			if err := fn(s); err != nil {
-				return err
-			}
-		}
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("store: read sightings: %w", err)
-		}
-		return nil
-	}
-	for _, k := range kinds {
-		keys := exact[k]
-		for len(keys) > 0 {
-			n := min(len(keys), sightingKeys)
-			args := []any{sinceMs, k}
-			for _, key := range keys[:n] {
-				args = append(args, []byte(key))
-			}
-			if err := query(head+`key IN (?`+strings.Repeat(",?", n-1)+`)`, args...); err != nil {
-				return err
-			}
-			keys = keys[n:]
-		}
-	}
-	for _, r := range rs {
-		var err error
-		switch {
-		case r.All:
-			err = query(head+`1`, sinceMs, r.Kind)
-		case r.Prefix:
-			if end, ok := prefixEnd(r.Lo); ok {
-				err = query(head+`key >= ? AND key < ?`, sinceMs, r.Kind, []byte(r.Lo), []byte(end))
-			} else {
-				err = query(head+`key >= ?`, sinceMs, r.Kind, []byte(r.Lo))
-			}
-		case r.Hi != "":
-			err = query(head+`key BETWEEN ? AND ?`, sinceMs, r.Kind, []byte(r.Lo), []byte(r.Hi))
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
 
 // prefixEnd returns the least key greater than every key that starts with
 // p, and false when there is none (p is empty or all 0xff bytes).
@@ -259,25 +43,9 @@ func prefixEnd(p string) (string, bool) {
 	return "", false
 }
 
-// PruneSightings removes the sightings of the days that ended before
-// before, and returns how many it removed.
-func (db *DB) PruneSightings(ctx context.Context, before time.Time) (int64, error) {
-	if db.rw == nil {
-		return 0, errors.New("store: opened read-only")
-	}
-	db.wmu.Lock()
-	defer db.wmu.Unlock()
-	res, err := db.rw.ExecContext(ctx, `DELETE FROM sightings WHERE day < ?`, dayOf(before.UnixMilli()))
-	if err != nil {
-		return 0, fmt.Errorf("store: prune sightings: %w", err)
-	}
-	n, _ := res.RowsAffected()
-	return n, nil
-}
-
 // SightingStats counts the stored sightings.
 type SightingStats struct {
-	Rows              int64     // (day, kind, value) rows
+	Rows              int64     // (day, kind, value) entries; one seen in two runs not merged yet counts twice
 	Oldest, Newest    time.Time // the first and last seen of them all; zero when none
 	RetroHuntMark     int64     // the retro-hunt watermark
 	RetroHuntMarkedAt time.Time // when it last moved; zero if never
@@ -288,7 +56,7 @@ type SightingStats struct {
 func (db *DB) SightingStats(ctx context.Context) (SightingStats, error) {
 	var st SightingStats
 	var oldest, newest sql.NullInt64
-	if err := db.ro.QueryRowContext(ctx, `SELECT count(*), min(first_seen), max(last_seen) FROM sightings`).Scan(&st.Rows, &oldest, &newest); err != nil {
+	if err := db.ro.QueryRowContext(ctx, `SELECT COALESCE(SUM(entries), 0), min(first_seen), max(last_seen) FROM sighting_runs`).Scan(&st.Rows, &oldest, &newest); err != nil {
 		return st, fmt.Errorf("store: read sightings: %w", err)
 	}
 	if oldest.Valid {

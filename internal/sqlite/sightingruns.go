@@ -1,0 +1,639 @@
+package sqlite
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/klauspost/compress/s2"
+
+	"github.com/vigil-ti/vigil"
+)
+
+// Sightings are kept as sorted runs (migration 0007). AddSightings writes
+// the sightings of each day of a batch as one run: its entries sorted by
+// (kind, key), one per key, in s2-encoded blocks of about
+// sightingBlockSize, each listed with its first key. It then merges the
+// new run with the runs of the day before it while each older run holds at
+// most sightingMergeRatio times the entries taken so far, so that a day
+// holds a few runs, each larger than the next newer one, and an entry is
+// rewritten a few times over its day. A reader merges the
+// runs of a day, so a (day, kind, key) comes once, summed over its runs.
+
+// sightingBlockSize is the size of a block of entries before encoding.
+const sightingBlockSize = 32 << 10
+
+// sightingMergeRatio: a new run takes in an older run of its day while the
+// older one holds at most this many times the entries taken so far. With
+// 1, the runs of a day are sized like the bits of a binary counter: after
+// n batches of b sightings, at most log2(n)+1 runs, and an entry is
+// rewritten about log2(n) times.
+const sightingMergeRatio = 1
+
+// sEntry is one entry of a run: a sighting keyed by sk (its kind, a 0 byte
+// and its key). The byte slices view a decoded block or the batch being
+// written.
+type sEntry struct {
+	sk           []byte
+	first, last  int64 // Unix ms
+	count        int64
+	evTime       int64 // Unix ms
+	field, event []byte
+	run          int64 // the run it came from: on a tie of last, the newer one's event is kept
+}
+
+// sightingKey appends kind, a 0 byte and key to dst. No kind is a prefix of
+// another, so these keys sort by kind, then key.
+func sightingKey(dst []byte, kind, key string) []byte {
+	dst = append(dst, kind...)
+	dst = append(dst, 0)
+	return append(dst, key...)
+}
+
+// sAcc accumulates the entries of one key, in buffers of its own.
+type sAcc struct {
+	e            sEntry
+	sk, fld, evt []byte
+}
+
+// reset makes a the copy of e.
+func (a *sAcc) reset(e *sEntry) {
+	a.sk = append(a.sk[:0], e.sk...)
+	a.e = *e
+	a.e.sk = a.sk
+	a.take(e)
+}
+
+// take refers a to e's event.
+func (a *sAcc) take(e *sEntry) {
+	a.fld = append(a.fld[:0], e.field...)
+	a.evt = append(a.evt[:0], e.event...)
+	a.e.field, a.e.event, a.e.evTime, a.e.run = a.fld, a.evt, e.evTime, e.run
+}
+
+// add folds e, an entry of the same key, into a: first and last widen,
+// counts add, and the event is the one of the entry seen last.
+func (a *sAcc) add(e *sEntry) {
+	newer := e.last > a.e.last || e.last == a.e.last && e.run >= a.e.run
+	a.e.first = min(a.e.first, e.first)
+	a.e.last = max(a.e.last, e.last)
+	a.e.count += e.count
+	if newer {
+		a.take(e)
+	}
+}
+
+// sighting returns e as a Sighting.
+func (e *sEntry) sighting() vigil.Sighting {
+	kind, key, _ := bytes.Cut(e.sk, []byte{0})
+	return vigil.Sighting{Kind: string(kind), Key: string(key),
+		FirstSeen: time.UnixMilli(e.first).UTC(), LastSeen: time.UnixMilli(e.last).UTC(), Count: e.count,
+		Event: string(e.event), EventTime: time.UnixMilli(e.evTime).UTC(), Field: string(e.field)}
+}
+
+// runWriter writes one run, entries in key order.
+type runWriter struct {
+	ctx          context.Context
+	tx           *sql.Tx
+	id           int64
+	raw, enc     []byte
+	first, prev  []byte
+	entries      int64
+	first0, last int64 // least first seen, greatest last seen
+}
+
+func newRunWriter(ctx context.Context, tx *sql.Tx, day int64) (*runWriter, error) {
+	res, err := tx.ExecContext(ctx, `INSERT INTO sighting_runs (day, entries, first_seen, last_seen) VALUES (?, 0, 0, 0)`, day)
+	if err != nil {
+		return nil, err
+	}
+	w := &runWriter{ctx: ctx, tx: tx}
+	if w.id, err = res.LastInsertId(); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// add appends e, whose key follows the last one added.
+func (w *runWriter) add(e *sEntry) error {
+	if len(w.raw) >= sightingBlockSize {
+		if err := w.flush(); err != nil {
+			return err
+		}
+	}
+	shared := 0
+	if len(w.raw) == 0 {
+		w.first = append(w.first[:0], e.sk...)
+	} else {
+		for shared < len(w.prev) && shared < len(e.sk) && w.prev[shared] == e.sk[shared] {
+			shared++
+		}
+	}
+	b := binary.AppendUvarint(w.raw, uint64(shared))
+	b = binary.AppendUvarint(b, uint64(len(e.sk)-shared))
+	b = append(b, e.sk[shared:]...)
+	b = binary.AppendVarint(b, e.first)
+	b = binary.AppendUvarint(b, uint64(e.last-e.first))
+	b = binary.AppendUvarint(b, uint64(e.count))
+	b = binary.AppendVarint(b, e.evTime)
+	b = binary.AppendUvarint(b, uint64(len(e.field)))
+	b = append(b, e.field...)
+	b = binary.AppendUvarint(b, uint64(len(e.event)))
+	w.raw = append(b, e.event...)
+	w.prev = append(w.prev[:0], e.sk...)
+	if w.entries == 0 || e.first < w.first0 {
+		w.first0 = e.first
+	}
+	w.last = max(w.last, e.last)
+	w.entries++
+	return nil
+}
+
+// flush writes the block being filled.
+func (w *runWriter) flush() error {
+	if len(w.raw) == 0 {
+		return nil
+	}
+	if n := s2.MaxEncodedLen(len(w.raw)); cap(w.enc) < n {
+		w.enc = make([]byte, n)
+	}
+	enc := s2.Encode(w.enc[:cap(w.enc)], w.raw)
+	if _, err := w.tx.ExecContext(w.ctx, `INSERT INTO sighting_blocks (run, first, data) VALUES (?, ?, ?)`, w.id, w.first, enc); err != nil {
+		return err
+	}
+	w.raw = w.raw[:0]
+	return nil
+}
+
+// close writes the last block and the run's counts.
+func (w *runWriter) close() error {
+	if err := w.flush(); err != nil {
+		return err
+	}
+	_, err := w.tx.ExecContext(w.ctx, `UPDATE sighting_runs SET entries = ?, first_seen = ?, last_seen = ? WHERE id = ?`, w.entries, w.first0, w.last, w.id)
+	return err
+}
+
+// runIter reads a run's entries in key order.
+type runIter struct {
+	ctx    context.Context
+	q      queryer
+	run    int64
+	firsts [][]byte // the first keys of its blocks
+	bi     int      // the block loaded, -1 for none
+	rd     entryReader
+	plain  []byte
+	key    []byte
+	cur    sEntry
+	ok     bool // cur is an entry
+}
+
+func openRunIter(ctx context.Context, q queryer, run int64) (*runIter, error) {
+	it := &runIter{ctx: ctx, q: q, run: run, bi: -1}
+	rows, err := q.QueryContext(ctx, `SELECT first FROM sighting_blocks WHERE run = ? ORDER BY first`, run)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var f []byte
+		if err := rows.Scan(&f); err != nil {
+			return nil, err
+		}
+		it.firsts = append(it.firsts, f)
+	}
+	return it, rows.Err()
+}
+
+// load decodes block bi and reads its first entry.
+func (it *runIter) load(bi int) error {
+	var data []byte
+	if err := it.q.QueryRowContext(it.ctx, `SELECT data FROM sighting_blocks WHERE run = ? AND first = ?`, it.run, it.firsts[bi]).Scan(&data); err != nil {
+		return err
+	}
+	n, err := s2.DecodedLen(data)
+	if err != nil {
+		return fmt.Errorf("sighting run %d: %w", it.run, err)
+	}
+	if cap(it.plain) < n {
+		it.plain = make([]byte, n)
+	}
+	if it.plain, err = s2.Decode(it.plain[:cap(it.plain)], data); err != nil {
+		return fmt.Errorf("sighting run %d: %w", it.run, err)
+	}
+	it.bi, it.rd.b, it.key = bi, it.plain, it.key[:0]
+	return it.decode()
+}
+
+// next moves to the next entry; it.ok is false past the last.
+func (it *runIter) next() error {
+	if len(it.rd.b) > 0 {
+		return it.decode()
+	}
+	if it.bi+1 >= len(it.firsts) {
+		it.ok = false
+		return nil
+	}
+	return it.load(it.bi + 1)
+}
+
+var errRunCorrupt = errors.New("sighting run is corrupt")
+
+// decode reads the entry at the reader.
+func (it *runIter) decode() error {
+	r := &it.rd
+	shared, ok1 := r.uvarint()
+	suffix, ok2 := r.bytes()
+	if !ok1 || !ok2 || shared > uint64(len(it.key)) {
+		return fmt.Errorf("run %d: %w", it.run, errRunCorrupt)
+	}
+	it.key = append(it.key[:shared], suffix...)
+	e := sEntry{sk: it.key, run: it.run}
+	first, ok1 := r.varint()
+	span, ok2 := r.uvarint()
+	count, ok3 := r.uvarint()
+	evTime, ok4 := r.varint()
+	field, ok5 := r.bytes()
+	event, ok6 := r.bytes()
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) {
+		return fmt.Errorf("run %d: %w", it.run, errRunCorrupt)
+	}
+	e.first, e.last, e.count, e.evTime, e.field, e.event = first, first+int64(span), int64(count), evTime, field, event
+	it.cur, it.ok = e, true
+	return nil
+}
+
+// seek moves to the first entry whose key is sk or after it. Seeks go
+// forward: sk is never less than the key of an earlier seek.
+func (it *runIter) seek(sk []byte) error {
+	if it.ok && bytes.Compare(it.cur.sk, sk) >= 0 {
+		return nil
+	}
+	// The last block whose first key is at most sk may hold it.
+	b := max(0, sort.Search(len(it.firsts), func(i int) bool { return bytes.Compare(it.firsts[i], sk) > 0 })-1)
+	if b >= len(it.firsts) {
+		it.ok = false
+		return nil
+	}
+	if b > it.bi {
+		if err := it.load(b); err != nil {
+			return err
+		}
+	}
+	for it.ok && bytes.Compare(it.cur.sk, sk) < 0 {
+		if err := it.next(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// skRange is the keys from lo up to hi, hi excluded; a nil hi has no bound.
+type skRange struct{ lo, hi []byte }
+
+// mergeRuns calls fn with each key of the runs in the ranges (ascending,
+// disjoint), its entries in every run folded into one. The entry is valid
+// during fn only.
+func mergeRuns(its []*runIter, ranges []skRange, fn func(*sEntry) error) error {
+	var acc sAcc
+	for _, r := range ranges {
+		for _, it := range its {
+			if err := it.seek(r.lo); err != nil {
+				return err
+			}
+		}
+		for {
+			var low *runIter
+			dup := false
+			for _, it := range its {
+				if !it.ok || r.hi != nil && bytes.Compare(it.cur.sk, r.hi) >= 0 {
+					continue
+				}
+				if low == nil {
+					low = it
+					continue
+				}
+				switch c := bytes.Compare(it.cur.sk, low.cur.sk); {
+				case c < 0:
+					low, dup = it, false
+				case c == 0:
+					dup = true
+				}
+			}
+			if low == nil {
+				break
+			}
+			if !dup {
+				// In one run only: as it is.
+				if err := fn(&low.cur); err != nil {
+					return err
+				}
+				if err := low.next(); err != nil {
+					return err
+				}
+				continue
+			}
+			acc.reset(&low.cur)
+			for _, it := range its {
+				if it.ok && bytes.Equal(it.cur.sk, acc.e.sk) {
+					if it != low {
+						acc.add(&it.cur)
+					}
+					if err := it.next(); err != nil {
+						return err
+					}
+				}
+			}
+			if err := fn(&acc.e); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// AddSightings merges sightings into the store, in one transaction: a
+// sighting of a (day, kind, key) already stored widens its first and last
+// seen, adds its count, and refers to its event when it was seen last.
+// Every sighting's FirstSeen and LastSeen must fall on the same UTC day.
+func (db *DB) AddSightings(ctx context.Context, ss []vigil.Sighting) error {
+	if db.rw == nil {
+		return errors.New("store: opened read-only")
+	}
+	if len(ss) == 0 {
+		return nil
+	}
+	type row struct {
+		day  int64
+		kind uint64 // the kind, packed (a kind has at most 8 bytes)
+		pre  uint64 // the key's first 8 bytes, packed: most comparisons stop here
+		a, b int32  // sk in arena
+		i    int32  // its index in ss: of two sightings of one key, the later wins a tie
+		s    *vigil.Sighting
+	}
+	rows := make([]row, len(ss))
+	var arena []byte
+	for i := range ss {
+		s := &ss[i]
+		if s.Kind == "" || s.Key == "" {
+			return fmt.Errorf("store: add sightings: sighting %d has no kind or key", i)
+		}
+		if len(s.Kind) > 8 || strings.IndexByte(s.Kind, 0) >= 0 {
+			return fmt.Errorf("store: add sightings: sighting %d: kind %q is not one of ip, hash, url, registry, email, cve, domain", i, s.Kind)
+		}
+		d1, d2 := dayOf(s.FirstSeen.UnixMilli()), dayOf(s.LastSeen.UnixMilli())
+		if d1 != d2 {
+			return fmt.Errorf("store: add sightings: %s sighting seen first and last on two days (%s, %s)", s.Kind, s.FirstSeen.Format(time.RFC3339), s.LastSeen.Format(time.RFC3339))
+		}
+		a := len(arena)
+		arena = sightingKey(arena, s.Kind, s.Key)
+		rows[i] = row{day: d1, kind: keyPrefix(unsafeBytes(s.Kind)), pre: keyPrefix(unsafeBytes(s.Key)), a: int32(a), b: int32(len(arena)), i: int32(i), s: s}
+	}
+	slices.SortFunc(rows, func(x, y row) int {
+		if c := cmp.Or(cmp.Compare(x.day, y.day), cmp.Compare(x.kind, y.kind), cmp.Compare(x.pre, y.pre)); c != 0 {
+			return c
+		}
+		return cmp.Or(bytes.Compare(arena[x.a:x.b], arena[y.a:y.b]), cmp.Compare(x.i, y.i))
+	})
+	db.wmu.Lock()
+	defer db.wmu.Unlock()
+	tx, err := db.rw.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: add sightings: %w", err)
+	}
+	defer tx.Rollback()
+	sctx := context.WithoutCancel(ctx)
+	var acc sAcc
+	for len(rows) > 0 {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("store: add sightings: %w", err)
+		}
+		day := rows[0].day
+		n := 1
+		for n < len(rows) && rows[n].day == day {
+			n++
+		}
+		w, err := newRunWriter(sctx, tx, day)
+		if err != nil {
+			return fmt.Errorf("store: add sightings: %w", err)
+		}
+		for i, r := range rows[:n] {
+			s := r.s
+			e := sEntry{sk: arena[r.a:r.b], first: s.FirstSeen.UnixMilli(), last: s.LastSeen.UnixMilli(), count: s.Count,
+				evTime: s.EventTime.UnixMilli(), field: unsafeBytes(s.Field), event: unsafeBytes(s.Event), run: int64(r.i)}
+			switch {
+			case i == 0:
+				acc.reset(&e)
+			case bytes.Equal(e.sk, acc.e.sk):
+				acc.add(&e)
+			default:
+				if err := w.add(&acc.e); err != nil {
+					return fmt.Errorf("store: add sightings: %w", err)
+				}
+				acc.reset(&e)
+			}
+		}
+		if err := w.add(&acc.e); err != nil {
+			return fmt.Errorf("store: add sightings: %w", err)
+		}
+		if err := w.close(); err != nil {
+			return fmt.Errorf("store: add sightings: %w", err)
+		}
+		if err := compactSightingDay(sctx, tx, day); err != nil {
+			return fmt.Errorf("store: add sightings: merge the runs of day %d: %w", day, err)
+		}
+		rows = rows[n:]
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: add sightings: %w", err)
+	}
+	return nil
+}
+
+// compactSightingDay merges the newest run of day with the runs before it
+// while each older one holds at most sightingMergeRatio times the entries
+// taken so far.
+func compactSightingDay(ctx context.Context, tx *sql.Tx, day int64) error {
+	rows, err := tx.QueryContext(ctx, `SELECT id, entries FROM sighting_runs WHERE day = ? ORDER BY id DESC`, day)
+	if err != nil {
+		return err
+	}
+	var take []int64
+	var acc int64
+	for rows.Next() {
+		var id, n int64
+		if err := rows.Scan(&id, &n); err != nil {
+			rows.Close()
+			return err
+		}
+		if len(take) > 0 && n > sightingMergeRatio*acc {
+			break
+		}
+		take = append(take, id)
+		acc += n
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || len(take) < 2 {
+		return err
+	}
+	slices.Reverse(take) // oldest first
+	its := make([]*runIter, len(take))
+	for i, id := range take {
+		if its[i], err = openRunIter(ctx, tx, id); err != nil {
+			return err
+		}
+	}
+	w, err := newRunWriter(ctx, tx, day)
+	if err != nil {
+		return err
+	}
+	if err := mergeRuns(its, []skRange{{}}, w.add); err != nil {
+		return err
+	}
+	if err := w.close(); err != nil {
+		return err
+	}
+	for _, id := range take {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM sighting_blocks WHERE run = ?`, id); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM sighting_runs WHERE id = ?`, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sightingRanges turns rs into ascending, disjoint key ranges.
+func sightingRanges(rs []vigil.SightingRange) []skRange {
+	out := make([]skRange, 0, len(rs))
+	for _, r := range rs {
+		lo := sightingKey(nil, r.Kind, r.Lo)
+		var hi []byte
+		switch {
+		case r.All:
+			lo = lo[:len(r.Kind)+1]
+			hi = append([]byte(r.Kind), 1)
+		case r.Prefix:
+			if end, ok := prefixEnd(r.Lo); ok {
+				hi = sightingKey(nil, r.Kind, end)
+			} else {
+				hi = append([]byte(r.Kind), 1)
+			}
+		case r.Hi != "":
+			hi = append(sightingKey(nil, r.Kind, r.Hi), 0)
+		default:
+			hi = append(slices.Clip(lo), 0)
+		}
+		out = append(out, skRange{lo: lo, hi: hi})
+	}
+	slices.SortFunc(out, func(a, b skRange) int { return bytes.Compare(a.lo, b.lo) })
+	merged := out[:0]
+	for _, r := range out {
+		if n := len(merged); n > 0 && bytes.Compare(r.lo, merged[n-1].hi) <= 0 {
+			if bytes.Compare(r.hi, merged[n-1].hi) > 0 {
+				merged[n-1].hi = r.hi
+			}
+			continue
+		}
+		merged = append(merged, r)
+	}
+	return merged
+}
+
+// Sightings calls fn for each stored sighting in the ranges rs that was
+// last seen at or after since, once per (day, kind, key), its runs merged.
+// It works on a store opened read-only.
+func (db *DB) Sightings(ctx context.Context, since time.Time, rs []vigil.SightingRange, fn func(vigil.Sighting) error) error {
+	sinceMs := since.UnixMilli()
+	from, to := dayOf(sinceMs), dayOf(db.clock.Now().UnixMilli())+1
+	if to-from > 3660 {
+		return fmt.Errorf("store: read sightings: a window of %d days is too long", to-from)
+	}
+	ranges := sightingRanges(rs)
+	if len(ranges) == 0 {
+		return nil
+	}
+	tx, err := db.ro.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("store: read sightings: %w", err)
+	}
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, `SELECT id, day FROM sighting_runs WHERE day BETWEEN ? AND ? ORDER BY day, id`, from, to)
+	if err != nil {
+		return fmt.Errorf("store: read sightings: %w", err)
+	}
+	var runs [][2]int64
+	for rows.Next() {
+		var r [2]int64
+		if err := rows.Scan(&r[0], &r[1]); err != nil {
+			rows.Close()
+			return fmt.Errorf("store: read sightings: %w", err)
+		}
+		runs = append(runs, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("store: read sightings: %w", err)
+	}
+	for len(runs) > 0 {
+		n := 1
+		for n < len(runs) && runs[n][1] == runs[0][1] {
+			n++
+		}
+		its := make([]*runIter, n)
+		for i, r := range runs[:n] {
+			if its[i], err = openRunIter(ctx, tx, r[0]); err != nil {
+				return fmt.Errorf("store: read sightings: %w", err)
+			}
+		}
+		err := mergeRuns(its, ranges, func(e *sEntry) error {
+			if e.last < sinceMs {
+				return nil
+			}
+			return fn(e.sighting())
+		})
+		if err != nil {
+			return fmt.Errorf("store: read sightings: %w", err)
+		}
+		runs = runs[n:]
+	}
+	return nil
+}
+
+// PruneSightings removes the sightings of the days that ended before
+// before, and returns how many entries it removed.
+func (db *DB) PruneSightings(ctx context.Context, before time.Time) (int64, error) {
+	if db.rw == nil {
+		return 0, errors.New("store: opened read-only")
+	}
+	db.wmu.Lock()
+	defer db.wmu.Unlock()
+	cutoff := dayOf(before.UnixMilli())
+	tx, err := db.rw.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("store: prune sightings: %w", err)
+	}
+	defer tx.Rollback()
+	var n int64
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(entries), 0) FROM sighting_runs WHERE day < ?`, cutoff).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: prune sightings: %w", err)
+	}
+	for _, q := range []string{`DELETE FROM sighting_blocks WHERE run IN (SELECT id FROM sighting_runs WHERE day < ?)`, `DELETE FROM sighting_runs WHERE day < ?`} {
+		if _, err := tx.ExecContext(ctx, q, cutoff); err != nil {
+			return 0, fmt.Errorf("store: prune sightings: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("store: prune sightings: %w", err)
+	}
+	return n, nil
+}

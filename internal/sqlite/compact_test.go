@@ -147,3 +147,60 @@ func TestWriterBeside(t *testing.T) {
 		t.Fatalf("stats %+v %v, want 5 live rows, none pending", st, err)
 	}
 }
+
+// TestMergeChunks: merges of more documents than one statement takes,
+// new keys only (inserted without the upsert), then new, newer and older
+// documents of existing keys mixed in each chunk: the live view holds the
+// newest document of every key, once, and the stats count them.
+func TestMergeChunks(t *testing.T) {
+	c := &clock{t: t0}
+	db, _ := open(t, c, 24*time.Hour)
+	ctx := t.Context()
+	far := t0.Add(365 * 24 * time.Hour)
+	want := map[string]string{}
+	key := func(i int) string { return fmt.Sprintf("10.3.%d.%d", i/256, i%256) }
+	var docs []vigil.Document
+	for i := range 1200 {
+		d := ioc(key(i), t0, far)
+		want[d.Key] = string(d.Source)
+		docs = append(docs, d)
+	}
+	if _, err := db.WritePage(ctx, vigil.Page{Source: "s", Dataset: "test.ioc", Docs: docs}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := db.Materialize(ctx)
+	if err != nil || st.Inserted != 1200 || st.Live != 1200 {
+		t.Fatalf("first merge %+v %v, want 1200 inserted", st, err)
+	}
+	docs = docs[:0]
+	for i := range 2400 {
+		switch i % 3 {
+		case 0: // a newer document of an existing key, or a new key
+			d := ioc(key(i), t0.Add(time.Hour), far)
+			want[d.Key] = string(d.Source)
+			docs = append(docs, d)
+		case 1: // an older one: stale when the key exists
+			d := ioc(key(i), t0.Add(-time.Hour), far)
+			if _, ok := want[d.Key]; !ok {
+				want[d.Key] = string(d.Source)
+			}
+			docs = append(docs, d)
+		}
+	}
+	if _, err := db.WritePage(ctx, vigil.Page{Source: "s", Dataset: "test.ioc", Docs: docs}); err != nil {
+		t.Fatal(err)
+	}
+	st, err = db.Materialize(ctx)
+	// Keys 1200..2399 are new: 800 of them (i%3 != 2); of the 800 below
+	// 1200, 400 are newer and 400 older (stale).
+	if err != nil || st.Inserted != 800 || st.Live != 1200 || st.Stale != 400 {
+		t.Fatalf("second merge %+v %v, want 800 inserted, 1200 live, 400 stale", st, err)
+	}
+	if got := liveKeys(t, db, vigil.ViewIndicators); !maps.Equal(got, want) {
+		t.Fatalf("live view: %d keys, want %d", len(got), len(want))
+	}
+	stats, err := db.Stats(ctx)
+	if err != nil || len(stats) != 1 || stats[0].Live != 2000 {
+		t.Fatalf("stats %+v %v, want 2000 live rows", stats, err)
+	}
+}

@@ -363,21 +363,71 @@ const upsertRows = 250
 // the statement cannot abort after changing something; a failed statement
 // fails the merge, which rolls the whole batch back.
 func upsertSQL(n int) string {
+	return liveInsertSQL("OR FAIL", n) + `
+ON CONFLICT (ds, key) DO UPDATE SET
+    ts = excluded.ts, expires_at = excluded.expires_at, seg = excluded.seg, pos = excluded.pos,
+    off = excluded.off, len = excluded.len, prev = live.seg * 1048576 + live.pos
+WHERE excluded.ts >= live.ts
+RETURNING seg, pos, prev`
+}
+
+// liveInsertSQL inserts n documents into the live view, with the conflict
+// clause or (e.g. "OR IGNORE").
+func liveInsertSQL(or string, n int) string {
 	var q strings.Builder
-	q.WriteString("INSERT OR FAIL INTO live (ds, key, ts, expires_at, seg, pos, off, len, prev) VALUES ")
+	q.WriteString("INSERT " + or + " INTO live (ds, key, ts, expires_at, seg, pos, off, len, prev) VALUES ")
 	for i := range n {
 		if i > 0 {
 			q.WriteByte(',')
 		}
 		q.WriteString("(?,?,?,?,?,?,?,?,-1)")
 	}
-	q.WriteString(`
-ON CONFLICT (ds, key) DO UPDATE SET
-    ts = excluded.ts, expires_at = excluded.expires_at, seg = excluded.seg, pos = excluded.pos,
-    off = excluded.off, len = excluded.len, prev = live.seg * 1048576 + live.pos
-WHERE excluded.ts >= live.ts
-RETURNING seg, pos, prev`)
 	return q.String()
+}
+
+// upsertArgs is the number of parameters of one document in upsertSQL and
+// insertSQL.
+const upsertArgs = 8
+
+// insertSQL inserts n documents whose keys are not in the live view yet;
+// a key that is there is left alone.
+func insertSQL(n int) string { return liveInsertSQL("OR IGNORE", n) }
+
+// insertChunk inserts the n documents of args (as upsertSQL binds them)
+// with insertSQL, and reports whether every one went in.
+func (db *DB) insertChunk(ctx context.Context, tx *sql.Tx, n int, args []any) (bool, error) {
+	stmt, done, err := db.chunkStmt(ctx, tx, db.upserts[-upsertRows], n, insertSQL)
+	if err != nil {
+		return false, fmt.Errorf("prepare: %w", err)
+	}
+	defer done()
+	// As a query: the driver binds a query's parameters in one call.
+	res, err := stmt.QueryContext(ctx, args...)
+	if err != nil {
+		return false, err
+	}
+	if err := res.Close(); err != nil {
+		return false, err
+	}
+	var changed int
+	if err := tx.QueryRowContext(ctx, `SELECT changes()`).Scan(&changed); err != nil {
+		return false, err
+	}
+	return changed == n, nil
+}
+
+// chunkStmt returns the statement for a chunk of n documents: full (made
+// for upsertRows) in tx, or one made by sqlFor(n) for a shorter chunk.
+// Call done when the statement has run.
+func (db *DB) chunkStmt(ctx context.Context, tx *sql.Tx, full *sql.Stmt, n int, sqlFor func(int) string) (*sql.Stmt, func(), error) {
+	if n == upsertRows {
+		return tx.StmtContext(ctx, full), func() {}, nil
+	}
+	stmt, err := tx.PrepareContext(ctx, sqlFor(n))
+	if err != nil {
+		return nil, nil, err
+	}
+	return stmt, func() { stmt.Close() }, nil
 }
 
 // upsertStmt returns the statement that upserts upsertRows documents,
@@ -387,11 +437,17 @@ func (db *DB) upsertStmt(ctx context.Context) (*sql.Stmt, error) {
 	if st, ok := db.upserts[upsertRows]; ok {
 		return st, nil
 	}
-	st, err := db.rw.PrepareContext(ctx, upsertSQL(upsertRows))
+	// And the insert of as many (keyed -upsertRows), for insertChunk.
+	ins, err := db.rw.PrepareContext(ctx, insertSQL(upsertRows))
 	if err != nil {
 		return nil, fmt.Errorf("store: prepare: %w", err)
 	}
-	db.upserts[upsertRows] = st
+	st, err := db.rw.PrepareContext(ctx, upsertSQL(upsertRows))
+	if err != nil {
+		ins.Close()
+		return nil, fmt.Errorf("store: prepare: %w", err)
+	}
+	db.upserts[upsertRows], db.upserts[-upsertRows] = st, ins
 	return st, nil
 }
 
@@ -612,6 +668,13 @@ func (db *DB) upsertBatch(ctx, sctx context.Context, tx *sql.Tx, full *sql.Stmt,
 		clear(args)
 		db.args = args[:0]
 	}()
+	// tryInsert: the chunk is first inserted without RETURNING (INSERT OR
+	// IGNORE), which costs about 1.5 µs a document less than the upsert
+	// (BenchmarkWritePage/fresh); when every row went in, the rows are
+	// the chunk's, as bound. Otherwise the upsert runs on the chunk, and
+	// reports the rows the insert added as replacing themselves. A chunk
+	// tries the insert first while the one before it was new keys only.
+	tryInsert := true
 	flush := func() error {
 		if rows == 0 {
 			return nil
@@ -619,29 +682,51 @@ func (db *DB) upsertBatch(ctx, sctx context.Context, tx *sql.Tx, full *sql.Stmt,
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("store: merge live views: %w", err)
 		}
-		var stmt *sql.Stmt
-		if rows == upsertRows {
-			stmt = tx.StmtContext(sctx, full)
-		} else {
-			var err error
-			if stmt, err = tx.PrepareContext(sctx, upsertSQL(rows)); err != nil {
-				return fmt.Errorf("store: merge live views: prepare: %w", err)
+		if tryInsert {
+			inserted, err := db.insertChunk(sctx, tx, rows, args)
+			if err != nil {
+				return fmt.Errorf("store: merge live views: %w", err)
 			}
-			defer stmt.Close()
+			if inserted {
+				for r := range rows {
+					seg, pos := args[r*upsertArgs+4].(int64), args[r*upsertArgs+5].(int64)
+					if m := masks[seg]; pos >= 0 && int(pos) < len(m)*8 {
+						m[pos/8] |= 1 << (pos % 8)
+					}
+				}
+				st.Inserted += rows
+				won += rows
+				upserted += rows
+				clear(args)
+				args = args[:0]
+				rows = 0
+				return nil
+			}
 		}
+		stmt, done, err := db.chunkStmt(sctx, tx, full, rows, upsertSQL)
+		if err != nil {
+			return fmt.Errorf("store: merge live views: prepare: %w", err)
+		}
+		defer done()
 		res, err := stmt.QueryContext(sctx, args...)
 		if err != nil {
 			return fmt.Errorf("store: merge live views: %w", err)
 		}
 		defer res.Close()
+		fresh := 0
 		for res.Next() {
 			var seg, pos, prev int64
 			if err := res.Scan(&seg, &pos, &prev); err != nil {
 				return fmt.Errorf("store: merge live views: %w", err)
 			}
 			won++
+			if prev == seg*maxEntries+pos {
+				// Inserted by the INSERT OR IGNORE above.
+				prev = -1
+			}
 			if prev < 0 {
 				st.Inserted++
+				fresh++
 			}
 			if m := masks[seg]; pos >= 0 && int(pos) < len(m)*8 {
 				m[pos/8] |= 1 << (pos % 8)
@@ -654,6 +739,7 @@ func (db *DB) upsertBatch(ctx, sctx context.Context, tx *sql.Tx, full *sql.Stmt,
 		if err := res.Err(); err != nil {
 			return fmt.Errorf("store: merge live views: %w", err)
 		}
+		tryInsert = fresh == rows
 		upserted += rows
 		clear(args)
 		args = args[:0]

@@ -90,9 +90,22 @@ func appendCleanRaw(dst []byte, v val) ([]byte, bool) {
 			var key string
 			var e val
 			var ok bool
-			if isObject {
+			switch {
+			case isObject:
 				key, e, ok = it.member()
-			} else {
+			case it.nextIsString():
+				// Most elements: a string, its text copied as is.
+				str := it.nextString()
+				if str == "" {
+					continue
+				}
+				if count > 0 {
+					dst = append(dst, ',')
+				}
+				dst = ecs.AppendString(dst, str)
+				count++
+				continue
+			default:
 				e, ok = it.next()
 			}
 			if !ok {
@@ -152,26 +165,57 @@ func (n *Normalizer) scanIOC(s string, f *iocFields) bool {
 		return skipSpace(s, i+1) == len(s)
 	}
 	for {
-		key, j, ok := scanMemberKey(s, i)
-		if !ok {
+		// The key, inline: records rarely have white space.
+		if i >= len(s) || s[i] != '"' {
 			return false
+		}
+		end := ecs.IndexStringEnd(s[i+1:])
+		if end < 0 || s[i+1+end] != '"' {
+			return false
+		}
+		key := s[i+1 : i+1+end]
+		if i += end + 2; i >= len(s) || s[i] != ':' {
+			if i = skipSpace(s, i); i >= len(s) || s[i] != ':' {
+				return false
+			}
+		}
+		if i++; i < len(s) && s[i] <= ' ' {
+			i = skipSpace(s, i)
 		}
 		slot, sh := f.slot(key)
 		if slot == nil {
 			return false // kept under rapid7.tc.ioc: left to fastjson
 		}
-		var sink *[]feedItem
-		if sh == shFeeds && !slot.raw {
-			sink = &n.feeds
+		if i < len(s) && s[i] == '"' { // most values: scanVal's case inline
+			end := ecs.IndexStringEnd(s[i+1:])
+			if end < 0 || s[i+1+end] != '"' {
+				return false
+			}
+			if !slot.raw {
+				slot.s, slot.kind, slot.raw = s[i+1:i+1+end], fastjson.TypeString, true
+			}
+			i += end + 2
+		} else {
+			var sink *[]feedItem
+			if sh == shFeeds && !slot.raw {
+				sink = &n.feeds
+			}
+			var v val
+			var ok bool
+			if v, i, ok = scanVal(s, i, sh, sink); !ok {
+				return false
+			}
+			if !slot.raw {
+				// Field by field: copying the struct stalls on store
+				// forwarding.
+				slot.s, slot.kind, slot.raw = v.s, v.kind, true
+			}
 		}
-		var v val
-		if v, i, ok = scanVal(s, j, sh, sink); !ok {
-			return false
+		if i+1 < len(s) && s[i] == ',' && s[i+1] == '"' {
+			i++
+			continue
 		}
-		if !slot.raw {
-			*slot = v
-		}
-		var done bool
+		var done, ok bool
 		if i, done, ok = nextItem(s, i, '}'); !ok || done {
 			return ok && skipSpace(s, i) == len(s)
 		}
@@ -251,7 +295,7 @@ func scanVal(s string, i int, sh shape, sink *[]feedItem) (v val, next int, ok b
 				return v, 0, false
 			}
 			if sink != nil && e.kind != fastjson.TypeObject {
-				*sink = append(*sink, newFeedItem(0, 0, at, e))
+				addFeedItem(sink, 0, 0, at, e)
 			}
 			var done bool
 			if i, done, ok = nextItem(s, i, ']'); !ok {
@@ -284,7 +328,7 @@ func scanVal(s string, i int, sh shape, sink *[]feedItem) (v val, next int, ok b
 				return v, 0, false
 			}
 			if sink != nil {
-				*sink = append(*sink, newFeedItem(keyAt, keyAt+len(key), at, m))
+				addFeedItem(sink, keyAt, keyAt+len(key), at, m)
 			}
 			var done bool
 			if i, done, ok = nextItem(s, i, '}'); !ok {
@@ -314,13 +358,17 @@ type feedItem struct {
 	kind             uint8 // the value's fastjson.Type
 }
 
-// newFeedItem returns the feedItem of v, scanned at s[at:], with the key
-// at s[keyStart:keyEnd].
-func newFeedItem(keyStart, keyEnd, at int, v val) feedItem {
+// addFeedItem appends the feedItem of v, scanned at s[at:], with the key at
+// s[keyStart:keyEnd], to sink.
+func addFeedItem(sink *[]feedItem, keyStart, keyEnd, at int, v val) {
 	if v.kind == fastjson.TypeString {
 		at++ // the quote
 	}
-	return feedItem{int32(keyStart), int32(keyEnd), int32(at), int32(at + len(v.s)), uint8(v.kind)}
+	*sink = append(*sink, feedItem{})
+	// Field by field: a struct built and copied whole stalls on store
+	// forwarding.
+	it := &(*sink)[len(*sink)-1]
+	it.keyStart, it.keyEnd, it.start, it.end, it.kind = int32(keyStart), int32(keyEnd), int32(at), int32(at+len(v.s)), uint8(v.kind)
 }
 
 // isMember reports whether it is a member of an object element.
@@ -400,6 +448,25 @@ func (it *rawIter) next() (val, bool) {
 	v, next, _ := scanVal(it.s, i, it.sh, nil)
 	it.i = next
 	return v, true
+}
+
+// nextIsString reports whether the next element of an array is a string,
+// and moves to it.
+func (it *rawIter) nextIsString() bool {
+	i := skipSpace(it.s, it.i)
+	if it.s[i] == ',' {
+		i = skipSpace(it.s, i+1)
+	}
+	it.i = i
+	return it.s[i] == '"'
+}
+
+// nextString returns the string nextIsString found.
+func (it *rawIter) nextString() string {
+	start := it.i + 1
+	end := start + ecs.IndexStringEnd(it.s[start:])
+	it.i = end + 1
+	return it.s[start:end]
 }
 
 // member returns the next member of an object.

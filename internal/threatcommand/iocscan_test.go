@@ -5,8 +5,13 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"testing"
 	"time"
+
+	"github.com/valyala/fastjson"
+
+	"github.com/vigil-ti/vigil/internal/ecs"
 )
 
 // sameIOC fails t unless IOC gives the same Document for raw with scanIOC
@@ -107,6 +112,26 @@ func TestIOCScan(t *testing.T) {
 		var f iocFields
 		if !NewNormalizer(base).scanIOC(string(b), &f) {
 			t.Errorf("scanIOC does not take %s.input.json", name)
+		}
+	}
+}
+
+// TestIOCScoreBuckets checks that iocScore's confidence is the bucket of
+// the score as a double, also for scores the float rounds onto a bound.
+func TestIOCScoreBuckets(t *testing.T) {
+	n := NewNormalizer(kinds["ioc"].opts)
+	for _, s := range []string{
+		"29.9999999999", "30.000000001", "0.99999999999", "1e-50", "-1e-50", "100.0000000001",
+		"99.99999999999", "69.99999999999", "70", "1", "0.5", "0", "100", "13.26086956521739", "1e2",
+	} {
+		f64, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := ecs.Confidence(f64)
+		sc := n.iocScore(val{s: s, kind: fastjson.TypeNumber, raw: true})
+		if sc.confidence != want || sc.confRaw != (want == "") {
+			t.Errorf("score %s: confidence %q (raw %v), want %q", s, sc.confidence, sc.confRaw, want)
 		}
 	}
 }

@@ -1086,7 +1086,14 @@ func (n *Normalizer) iocScore(score val) (sc iocScore) {
 	}
 	// toFloat left the number as Java prints it in n.num.
 	n.scoreNum = append(n.scoreNum[:0], n.num...)
-	f64, _ := strconv.ParseFloat(b2s(n.scoreNum), 64)
+	// The bucket of the double is that of the float unless the float fell
+	// on a bound: both roundings keep the order against the bounds, which
+	// both represent exactly, and a double on a bound makes the float one.
+	f64 := f32
+	switch f32 {
+	case 0, 1, 30, 70, 100:
+		f64, _ = strconv.ParseFloat(b2s(n.scoreNum), 64)
+	}
 	if sc.confidence = ecs.Confidence(f64); sc.confidence == "" {
 		sc.confRaw = true // 0 < score < 1 falls between the buckets
 	}

@@ -54,3 +54,16 @@ func BenchmarkPathFields(b *testing.B) {
 		out = d.AppendJSON(out[:0])
 	}
 }
+
+// benchRecord is a typical raw IOC record, as event.original holds it.
+const benchRecord = `{"value":"198.51.100.23","type":"IpAddresses","status":"Active","severity":"Low","score":13.26086956521739,"lastUpdateDate":"2024-05-30T08:15:42.123Z","lastSeen":"2024-05-29T22:00:00.000Z","firstSeen":"2024-05-01T10:00:00.000Z","geolocation":"NL","relatedMalware":["remcos"],"relatedCampaigns":[],"relatedThreatActors":[],"reportedFeeds":[{"id":"6650a1b2c3d4e5f60718293a","name":"Vigil Test Feed","confidenceLevel":2}],"whitelisted":false,"tags":["Test"]}`
+
+// BenchmarkAppendStringRecord escapes a raw JSON record as a string, as
+// event.original is written: a quote every few bytes.
+func BenchmarkAppendStringRecord(b *testing.B) {
+	out := make([]byte, 0, 1024)
+	b.SetBytes(int64(len(benchRecord)))
+	for b.Loop() {
+		out = AppendString(out[:0], benchRecord)
+	}
+}

@@ -494,3 +494,22 @@ func isPlain(s string) bool {
 // b2s views b as a string without copying. The caller must not change b
 // while the string is in use.
 func b2s(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// IndexStringEnd returns the index of the first '"' or '\\' in s, or -1:
+// where a JSON string's text ends, or the first escape in it. It looks at
+// eight bytes at a time.
+func IndexStringEnd(s string) int {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		x := load64(s, i)
+		if m := zeroBytes(x^'"'*lsb) | zeroBytes(x^'\\'*lsb); m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	for ; i < len(s); i++ {
+		if c := s[i]; c == '"' || c == '\\' {
+			return i
+		}
+	}
+	return -1
+}

@@ -84,3 +84,17 @@ func TestAppendStringMatchesReference(t *testing.T) {
 		}
 	}
 }
+
+func TestIndexStringEnd(t *testing.T) {
+	for _, tt := range []struct {
+		s    string
+		want int
+	}{
+		{``, -1}, {`abc`, -1}, {`"`, 0}, {`a\`, 1}, {`abcdefgh"`, 8}, {`abcdefg\"`, 7},
+		{`abcdefghijklmnop`, -1}, {`abcdefghijklmno"`, 15}, {"\x00\x80\xff\"", 3}, {`ab"cd\`, 2},
+	} {
+		if got := IndexStringEnd(tt.s); got != tt.want {
+			t.Errorf("IndexStringEnd(%q) = %d, want %d", tt.s, got, tt.want)
+		}
+	}
+}

@@ -193,8 +193,11 @@ type Normalizer struct {
 	strs     []string
 	one      []string // a one-element list
 	errs     []string
-	members  []member // IOC members Elastic does not know
-	elem     []member // the members of an array element, see buildArray
+	members  []member   // IOC members Elastic does not know
+	clean    []byte     // scratch for a value putVal cleans
+	feeds    []feedItem // the elements of reportedFeeds, see scanVal
+	noScan   bool       // tests: IOC always parses with fastjson
+	elem     []member   // the members of an array element, see buildArray
 }
 
 // NewNormalizer returns a Normalizer with the given options. An invalid
@@ -374,12 +377,14 @@ func str(v *fastjson.Value) (string, bool) { return ecs.Str(v) }
 // put writes v at path of d as Elastic keeps a copied or renamed value:
 // nulls and empty values are dropped, numbers are rewritten as Java writes
 // them.
-func (n *Normalizer) put(d *ecs.Doc, path string, v *fastjson.Value) {
+func (n *Normalizer) put(d *ecs.Doc, path string, v val) {
 	if p := subPath(path); p != nil {
-		d.At(p).Value(v)
+		n.putVal(d.At(p), v)
 		return
 	}
-	d.Value(path, v)
+	// Only the fastjson path gets here: scanIOC takes only the keys
+	// subPath knows.
+	d.Value(path, v.v)
 }
 
 // subPath returns the keys that array elements' objects usually have,
@@ -393,6 +398,8 @@ func subPath(key string) *ecs.Path {
 		return pSubName
 	case "confidence":
 		return pSubConfidence
+	case "confidenceLevel":
+		return pSubConfidenceLevel
 	case "type":
 		return pSubType
 	case "value":
@@ -413,15 +420,16 @@ func subPath(key string) *ecs.Path {
 }
 
 var (
-	pSubID            = ecs.NewPath("id")
-	pSubName          = ecs.NewPath("name")
-	pSubConfidence    = ecs.NewPath("confidence")
-	pSubType          = ecs.NewPath("type")
-	pSubValue         = ecs.NewPath("value")
-	pSubCreatedBy     = ecs.NewPath("created_by")
-	pSubTitle         = ecs.NewPath("title")
-	pSubVendorProduct = ecs.NewPath("vendor_product")
-	pSubRange         = func() (ps [len(cpeRange)]*ecs.Path) {
+	pSubID              = ecs.NewPath("id")
+	pSubName            = ecs.NewPath("name")
+	pSubConfidence      = ecs.NewPath("confidence")
+	pSubConfidenceLevel = ecs.NewPath("confidenceLevel")
+	pSubType            = ecs.NewPath("type")
+	pSubValue           = ecs.NewPath("value")
+	pSubCreatedBy       = ecs.NewPath("created_by")
+	pSubTitle           = ecs.NewPath("title")
+	pSubVendorProduct   = ecs.NewPath("vendor_product")
+	pSubRange           = func() (ps [len(cpeRange)]*ecs.Path) {
 		for i, r := range cpeRange {
 			ps[i] = ecs.NewPath(r[1])
 		}
@@ -432,13 +440,13 @@ var (
 // render returns v as a Mustache template in an Elastic pipeline renders
 // it: strings as they are, numbers and booleans as Java prints them, and
 // nothing for null, objects and arrays.
-func (n *Normalizer) render(v *fastjson.Value) string {
-	if v == nil {
-		return ""
-	}
+func (n *Normalizer) render(v *fastjson.Value) string { return n.renderVal(fj(v)) }
+
+// renderVal is render for a val.
+func (n *Normalizer) renderVal(v val) string {
 	switch v.Type() {
 	case fastjson.TypeString:
-		s, _ := str(v)
+		s, _ := v.str()
 		return s
 	case fastjson.TypeNumber:
 		return n.javaNumber(v)
@@ -452,40 +460,50 @@ func (n *Normalizer) render(v *fastjson.Value) string {
 
 // renderStable is render for a string that must survive later renders:
 // numbers are copied out of the scratch buffer.
-func (n *Normalizer) renderStable(v *fastjson.Value) string {
-	if v != nil && v.Type() == fastjson.TypeNumber {
-		return strings.Clone(n.render(v))
+func (n *Normalizer) renderStable(v *fastjson.Value) string { return n.renderStableVal(fj(v)) }
+
+// renderStableVal is renderStable for a val.
+func (n *Normalizer) renderStableVal(v val) string {
+	if v.Type() == fastjson.TypeNumber {
+		return strings.Clone(n.renderVal(v))
 	}
-	return n.render(v)
+	return n.renderVal(v)
 }
 
 // javaNumber returns the number v as Java's toString prints it after
 // Elasticsearch parsed it, in n.num. The string is valid until the next
 // call.
-func (n *Normalizer) javaNumber(v *fastjson.Value) string {
-	n.raw = v.MarshalTo(n.raw[:0])
-	n.num, _ = ecs.AppendNumber(n.num[:0], b2s(n.raw))
+func (n *Normalizer) javaNumber(v val) string {
+	text := v.s // the scanner's text of the number
+	if !v.raw {
+		n.raw = v.v.MarshalTo(n.raw[:0])
+		text = b2s(n.raw)
+	}
+	n.num, _ = ecs.AppendNumber(n.num[:0], text)
 	return b2s(n.num)
 }
 
 // display returns v for an error message.
-func (n *Normalizer) display(v *fastjson.Value) string {
+func (n *Normalizer) display(v val) string {
 	switch v.Type() {
 	case fastjson.TypeString:
-		s, _ := str(v)
+		s, _ := v.str()
 		return s
 	case fastjson.TypeNull:
 		return "null"
 	case fastjson.TypeObject, fastjson.TypeArray:
-		return string(v.MarshalTo(nil))
+		if v.raw {
+			return v.s // not reached: scanIOC leaves such values to fastjson
+		}
+		return string(v.v.MarshalTo(nil))
 	}
-	return n.render(v)
+	return n.renderVal(v)
 }
 
 // date parses the date field named name as Elastic's date processor with
 // format ISO8601 does. A failure is recorded as an error naming the field.
-func (n *Normalizer) date(name string, v *fastjson.Value) (time.Time, bool) {
-	if s, ok := str(v); ok {
+func (n *Normalizer) date(name string, v val) (time.Time, bool) {
+	if s, ok := v.str(); ok {
 		if t, ok := ecs.ParseTime(s); ok {
 			return truncMillis(t), true
 		}
@@ -526,7 +544,7 @@ func javaParseFloat(s string, bits int) (float64, bool) {
 
 // toFloat converts v as Elastic's convert processor does to "float" (bits
 // 32) or "double" (bits 64): Float.parseFloat(value.toString()).
-func (n *Normalizer) toFloat(name string, v *fastjson.Value, bits int) (float64, bool) {
+func (n *Normalizer) toFloat(name string, v val, bits int) (float64, bool) {
 	var f float64
 	ok := false
 	switch v.Type() {
@@ -538,7 +556,7 @@ func (n *Normalizer) toFloat(name string, v *fastjson.Value, bits int) (float64,
 			ok = err == nil
 		}
 	case fastjson.TypeString:
-		s, _ := str(v)
+		s, _ := v.str()
 		f, ok = javaParseFloat(s, bits)
 	}
 	if !ok {
@@ -556,7 +574,7 @@ func (n *Normalizer) toLong(name string, v *fastjson.Value) (int64, bool) {
 	var s string
 	switch v.Type() {
 	case fastjson.TypeNumber:
-		s = n.javaNumber(v)
+		s = n.javaNumber(fj(v))
 	case fastjson.TypeString:
 		s, _ = str(v)
 	}
@@ -572,7 +590,7 @@ func (n *Normalizer) toLong(name string, v *fastjson.Value) (int64, bool) {
 		x, err = strconv.ParseInt(s, 10, 64)
 	}
 	if err != nil || strings.IndexByte(s, '_') >= 0 || strings.HasPrefix(s, "0x+") || strings.HasPrefix(s, "0x-") {
-		n.errorf("%s: unable to convert [%s] to long", name, n.display(v))
+		n.errorf("%s: unable to convert [%s] to long", name, n.display(fj(v)))
 		return 0, false
 	}
 	return x, true
@@ -594,7 +612,7 @@ func (n *Normalizer) toBool(name string, v *fastjson.Value) (bool, bool) {
 			return false, true
 		}
 	}
-	n.errorf("%s: [%s] is not a boolean value, cannot convert to boolean", name, n.display(v))
+	n.errorf("%s: [%s] is not a boolean value, cannot convert to boolean", name, n.display(fj(v)))
 	return false, false
 }
 
@@ -629,24 +647,12 @@ func (n *Normalizer) buildArray(v *fastjson.Value, elem func(sub *ecs.Doc, o *fa
 	n.arr = append(n.arr[:0], '[')
 	count := 0
 	for _, e := range a {
-		mark := len(n.arr)
-		if count > 0 {
-			n.arr = append(n.arr, ',')
-		}
+		mark := n.startElem(count)
 		if o := object(e); o != nil {
 			n.sub.Reset()
 			n.elem = n.elem[:0]
 			elem(&n.sub, o)
-			n.sortElem()
-			for _, m := range n.elem {
-				n.put(&n.sub, m.key, m.v)
-			}
-			if n.sub.Len() == 0 {
-				n.arr = n.arr[:mark]
-				continue
-			}
-			n.arr = n.sub.AppendJSON(n.arr)
-			count++
+			count += n.endObjectElem(mark)
 			continue
 		}
 		var ok bool
@@ -656,6 +662,37 @@ func (n *Normalizer) buildArray(v *fastjson.Value, elem func(sub *ecs.Doc, o *fa
 			n.arr = n.arr[:mark]
 		}
 	}
+	return n.endArray(count)
+}
+
+// startElem starts an element of the array in n.arr, of which count are
+// written, and returns where it starts.
+func (n *Normalizer) startElem(count int) int {
+	mark := len(n.arr)
+	if count > 0 {
+		n.arr = append(n.arr, ',')
+	}
+	return mark
+}
+
+// endObjectElem writes the members n.elem holds to n.arr as an object
+// started at mark, and returns 1, or 0 when nothing is left.
+func (n *Normalizer) endObjectElem(mark int) int {
+	sortElem(n.elem)
+	for _, m := range n.elem {
+		n.put(&n.sub, m.key, m.v)
+	}
+	if n.sub.Len() == 0 {
+		n.arr = n.arr[:mark]
+		return 0
+	}
+	n.arr = n.sub.AppendJSON(n.arr)
+	return 1
+}
+
+// endArray closes the array in n.arr, or empties it when it has no
+// elements, and reports whether it has.
+func (n *Normalizer) endArray(count int) bool {
 	if count == 0 {
 		n.arr = n.arr[:0]
 		return false
@@ -667,14 +704,13 @@ func (n *Normalizer) buildArray(v *fastjson.Value, elem func(sub *ecs.Doc, o *fa
 // member adds a member of an array element's object, to be put in n.sub
 // by buildArray.
 func (n *Normalizer) member(key string, v *fastjson.Value) {
-	n.elem = append(n.elem, member{key, v})
+	n.elem = append(n.elem, member{key, fj(v)})
 }
 
-// sortElem sorts n.elem by key, keeping the order of equal keys, if no key
-// has a '.': n.sub then gets them in order, and needs no sorting. Keys with
-// dots nest, and n.sub sorts them.
-func (n *Normalizer) sortElem() {
-	ms := n.elem
+// sortElem sorts the members of an element by key, keeping the order of
+// equal keys, if no key has a '.': n.sub then gets them in order, and needs
+// no sorting. Keys with dots nest, and n.sub sorts them.
+func sortElem(ms []member) {
 	for _, m := range ms {
 		for i := 0; i < len(m.key); i++ { // short keys: no IndexByte call
 			if m.key[i] == '.' {
@@ -694,17 +730,56 @@ func (n *Normalizer) sortElem() {
 
 // iocFields are the members of an IOC record the pipeline handles by name.
 type iocFields struct {
-	lastUpdate, firstSeen, lastSeen           *fastjson.Value
-	typ, value, status, severity, geolocation *fastjson.Value
-	score, whitelisted, tags, reportedFeeds   *fastjson.Value
-	malware, campaigns, threatActors          *fastjson.Value
+	lastUpdate, firstSeen, lastSeen           val
+	typ, value, status, severity, geolocation val
+	score, whitelisted, tags, reportedFeeds   val
+	malware, campaigns, threatActors          val
 }
 
-// member is a record member the pipeline does not know; Elastic keeps it
-// under rapid7.tc.ioc.
+// slot returns the field of f that holds the member named key, and the
+// shape of value scanIOC takes there, or nil for a member the pipeline
+// does not know.
+func (f *iocFields) slot(key string) (*val, shape) {
+	switch key {
+	case "lastUpdateDate":
+		return &f.lastUpdate, shScalar
+	case "firstSeen":
+		return &f.firstSeen, shScalar
+	case "lastSeen":
+		return &f.lastSeen, shScalar
+	case "type":
+		return &f.typ, shScalar
+	case "value":
+		return &f.value, shScalar
+	case "status":
+		return &f.status, shScalar
+	case "severity":
+		return &f.severity, shScalar
+	case "geolocation":
+		return &f.geolocation, shScalar
+	case "score":
+		return &f.score, shScalar
+	case "whitelisted":
+		return &f.whitelisted, shScalar
+	case "tags":
+		return &f.tags, shList
+	case "reportedFeeds":
+		return &f.reportedFeeds, shFeeds
+	case "relatedMalware":
+		return &f.malware, shList
+	case "relatedCampaigns":
+		return &f.campaigns, shList
+	case "relatedThreatActors":
+		return &f.threatActors, shList
+	}
+	return nil, 0
+}
+
+// member is a member of a record or of an array element's object, kept
+// under its (renamed) key.
 type member struct {
 	key string
-	v   *fastjson.Value
+	v   val
 }
 
 // iocValue is what the IOC's type and value map to.
@@ -741,100 +816,87 @@ const iocPrefix = "rapid7.tc.ioc"
 func (n *Normalizer) IOC(raw []byte) vigil.Document {
 	doc := vigil.Document{Dataset: n.dataset(DatasetIOC), View: vigil.ViewIndicators}
 	n.reset()
-	o := n.parse(raw)
 
 	var f iocFields
 	n.members = n.members[:0]
-	if o != nil {
-		o.Visit(func(k []byte, v *fastjson.Value) {
-			var slot **fastjson.Value
-			switch b2s(k) {
-			case "lastUpdateDate":
-				slot = &f.lastUpdate
-			case "firstSeen":
-				slot = &f.firstSeen
-			case "lastSeen":
-				slot = &f.lastSeen
-			case "type":
-				slot = &f.typ
-			case "value":
-				slot = &f.value
-			case "status":
-				slot = &f.status
-			case "severity":
-				slot = &f.severity
-			case "geolocation":
-				slot = &f.geolocation
-			case "score":
-				slot = &f.score
-			case "whitelisted":
-				slot = &f.whitelisted
-			case "tags":
-				slot = &f.tags
-			case "reportedFeeds":
-				slot = &f.reportedFeeds
-			case "relatedMalware":
-				slot = &f.malware
-			case "relatedCampaigns":
-				slot = &f.campaigns
-			case "relatedThreatActors":
-				slot = &f.threatActors
-			default:
-				n.members = append(n.members, member{b2s(k), v})
-				return
-			}
-			if *slot == nil {
-				*slot = v
-			}
-		})
+	isObject := !n.noScan && n.scanIOC(b2s(raw), &f)
+	if !isObject {
+		// Not a record the scanner vouches for: fastjson parses it, and
+		// reports why it is not an object.
+		f = iocFields{}
+		if o := n.parse(raw); o != nil {
+			isObject = true
+			o.Visit(func(k []byte, v *fastjson.Value) {
+				slot, _ := f.slot(b2s(k))
+				if slot == nil {
+					n.members = append(n.members, member{b2s(k), fj(v)})
+					return
+				}
+				if !slot.set() { // the first, as Get finds it
+					*slot = fj(v)
+				}
+			})
+		}
 	}
 
 	// Work out the values. A date that does not parse is an error and is
 	// dropped from rapid7.tc.ioc too.
 	var modified, firstSeen, lastSeen time.Time
-	if !isNull(f.lastUpdate) {
+	if !f.lastUpdate.null() {
 		if t, ok := n.date("lastUpdateDate", f.lastUpdate); ok {
 			modified = t
 		} else {
-			f.lastUpdate = nil
+			f.lastUpdate = val{}
 		}
 	}
 	ts := n.timestampOf(modified)
 	doc.Timestamp = ts
-	if !isNull(f.lastSeen) {
+	if !f.lastSeen.null() {
 		if t, ok := n.date("lastSeen", f.lastSeen); ok {
 			lastSeen = t
 		} else {
-			f.lastSeen = nil
+			f.lastSeen = val{}
 		}
 	}
-	if !isNull(f.firstSeen) {
+	if !f.firstSeen.null() {
 		if t, ok := n.date("firstSeen", f.firstSeen); ok {
 			firstSeen = t
 		} else {
-			f.firstSeen = nil
+			f.firstSeen = val{}
 		}
 	}
 	iv := n.iocValue(f.typ, f.value)
 	if iv.dropValue {
-		f.value = nil
+		f.value = val{}
 	}
 	sc := n.iocScore(f.score)
 	if !sc.keep {
-		f.score = nil
+		f.score = val{}
 	}
-	hasFeeds := n.iocFeeds(f.reportedFeeds) // n.strs: providers; n.arr: reported_feeds
+	hasFeeds := n.iocFeeds(b2s(raw), f.reportedFeeds) // n.strs: providers; n.arr: reported_feeds
 	// Record tags follow the configured ones; Elastic keeps duplicates.
-	if f.tags != nil && f.tags.Type() == fastjson.TypeArray {
-		a, _ := f.tags.Array()
-		for _, t := range a {
-			if s := n.renderStable(t); s != "" {
-				n.tags = append(n.tags, s)
+	if f.tags.Type() == fastjson.TypeArray {
+		if f.tags.raw {
+			for it := newRawIter(f.tags.s, shScalar); ; {
+				t, ok := it.next()
+				if !ok {
+					break
+				}
+				if s := n.renderStableVal(t); s != "" {
+					n.tags = append(n.tags, s)
+				}
+			}
+		} else {
+			a, _ := f.tags.v.Array()
+			for _, t := range a {
+				if s := n.renderStable(t); s != "" {
+					n.tags = append(n.tags, s)
+				}
 			}
 		}
 	}
 	var deletedAt time.Time
-	if o != nil {
+	if isObject {
 		deletedAt = n.iocDeletedAt(f.status, ts, modified, lastSeen, firstSeen)
 	}
 	doc.ExpiresAt = deletedAt
@@ -869,24 +931,24 @@ func (n *Normalizer) IOC(raw []byte) vigil.Document {
 		// Elastic leaves json.file.hash in place, so it ends up here.
 		d.At(pTCIOCFileHash).Str(iv.hash)
 	}
-	d.At(pTCIOCFirstSeen).Value(f.firstSeen)
-	d.At(pTCIOCGeolocation).Value(f.geolocation)
-	d.At(pTCIOCLastSeen).Value(f.lastSeen)
-	d.At(pTCIOCLastUpdateDate).Value(f.lastUpdate)
-	d.At(pTCIOCRelatedCampaigns).Value(f.campaigns)
-	d.At(pTCIOCRelatedMalware).Value(f.malware)
-	d.At(pTCIOCRelatedThreatActors).Value(f.threatActors)
+	n.putVal(d.At(pTCIOCFirstSeen), f.firstSeen)
+	n.putVal(d.At(pTCIOCGeolocation), f.geolocation)
+	n.putVal(d.At(pTCIOCLastSeen), f.lastSeen)
+	n.putVal(d.At(pTCIOCLastUpdateDate), f.lastUpdate)
+	n.putVal(d.At(pTCIOCRelatedCampaigns), f.campaigns)
+	n.putVal(d.At(pTCIOCRelatedMalware), f.malware)
+	n.putVal(d.At(pTCIOCRelatedThreatActors), f.threatActors)
 	if hasFeeds {
 		d.At(pTCIOCReportedFeeds).Raw(n.arr)
-	} else if f.reportedFeeds != nil && f.reportedFeeds.Type() != fastjson.TypeArray {
-		d.At(pTCIOCReportedFeeds).Value(f.reportedFeeds)
+	} else if f.reportedFeeds.Type() != fastjson.TypeArray {
+		n.putVal(d.At(pTCIOCReportedFeeds), f.reportedFeeds)
 	}
 	n.putScore(d.At(pTCIOCScore), f.score)
-	d.At(pTCIOCSeverity).Value(f.severity)
-	d.At(pTCIOCStatus).Value(f.status)
-	d.At(pTCIOCTags).Value(f.tags)
-	d.At(pTCIOCType).Value(f.typ)
-	d.At(pTCIOCValue).Value(f.value)
+	n.putVal(d.At(pTCIOCSeverity), f.severity)
+	n.putVal(d.At(pTCIOCStatus), f.status)
+	n.putVal(d.At(pTCIOCTags), f.tags)
+	n.putVal(d.At(pTCIOCType), f.typ)
+	n.putVal(d.At(pTCIOCValue), f.value)
 	n.iocWhitelisted(f.whitelisted)
 	// Elastic renames the whole record to rapid7.tc.ioc, so members it
 	// does not know are kept there. They are rare; the Doc sorts them in.
@@ -915,7 +977,7 @@ func (n *Normalizer) IOC(raw []byte) vigil.Document {
 		d.At(iv.hashPath).Str(iv.hash)
 	}
 	d.At(pIndicatorFirstSeen).Time(firstSeen)
-	d.At(pIndicatorGeoCountryISOCode).Value(f.geolocation)
+	n.putVal(d.At(pIndicatorGeoCountryISOCode), f.geolocation)
 	d.At(pIndicatorIP).Str(iv.ip)
 	d.At(pIndicatorLastSeen).Time(lastSeen)
 	d.At(pIndicatorModifiedAt).Time(modified)
@@ -931,11 +993,11 @@ func (n *Normalizer) IOC(raw []byte) vigil.Document {
 }
 
 // iocValue maps the IOC's type and value. Errors are recorded.
-func (n *Normalizer) iocValue(typ, value *fastjson.Value) (iv iocValue) {
-	if isNull(typ) {
+func (n *Normalizer) iocValue(typ, value val) (iv iocValue) {
+	if typ.null() {
 		return iv // Elastic maps nothing and reports nothing
 	}
-	t, ok := str(typ)
+	t, ok := typ.str()
 	if !ok {
 		n.errorf("type: unable to determine indicator type from [%s]", n.display(typ))
 		return iv
@@ -955,10 +1017,10 @@ func (n *Normalizer) iocValue(typ, value *fastjson.Value) (iv iocValue) {
 		n.errorf("type: unknown IOC type [%s]: want Urls, Domains, IpAddresses, Emails or Hashes", t)
 		return iv
 	}
-	if isNull(value) {
+	if value.null() {
 		return iv
 	}
-	v, ok := str(value)
+	v, ok := value.str()
 	if !ok {
 		n.errorf("value: expected a string, got [%s]", n.display(value))
 		return iv
@@ -1007,9 +1069,9 @@ var hashPaths = map[string]*ecs.Path{
 
 // iocScore maps score to event.risk_score (a float), the confidence and
 // rapid7.tc.ioc.score. Errors are recorded.
-func (n *Normalizer) iocScore(score *fastjson.Value) (sc iocScore) {
+func (n *Normalizer) iocScore(score val) (sc iocScore) {
 	n.scoreNum = n.scoreNum[:0]
-	if isNull(score) {
+	if score.null() {
 		return sc
 	}
 	f32, ok := n.toFloat("score", score, 32)
@@ -1024,7 +1086,14 @@ func (n *Normalizer) iocScore(score *fastjson.Value) (sc iocScore) {
 	}
 	// toFloat left the number as Java prints it in n.num.
 	n.scoreNum = append(n.scoreNum[:0], n.num...)
-	f64, _ := strconv.ParseFloat(b2s(n.scoreNum), 64)
+	// The bucket of the double is that of the float unless the float fell
+	// on a bound: both roundings keep the order against the bounds, which
+	// both represent exactly, and a double on a bound makes the float one.
+	f64 := f32
+	switch f32 {
+	case 0, 1, 30, 70, 100:
+		f64, _ = strconv.ParseFloat(b2s(n.scoreNum), 64)
+	}
 	if sc.confidence = ecs.Confidence(f64); sc.confidence == "" {
 		sc.confRaw = true // 0 < score < 1 falls between the buckets
 	}
@@ -1033,69 +1102,185 @@ func (n *Normalizer) iocScore(score *fastjson.Value) (sc iocScore) {
 
 // putScore writes the score at s as Value does, reusing the number's text
 // that iocScore worked out.
-func (n *Normalizer) putScore(s ecs.Setter, score *fastjson.Value) {
-	if len(n.scoreNum) > 0 && score != nil && score.Type() == fastjson.TypeNumber {
+func (n *Normalizer) putScore(s ecs.Setter, score val) {
+	if len(n.scoreNum) > 0 && score.Type() == fastjson.TypeNumber {
 		s.Raw(n.scoreNum)
 		return
 	}
-	s.Value(score)
+	n.putVal(s, score)
 }
 
 // iocWhitelisted writes whitelisted converted to a string.
-func (n *Normalizer) iocWhitelisted(v *fastjson.Value) {
-	if isNull(v) {
-		return
-	}
+func (n *Normalizer) iocWhitelisted(v val) {
 	switch v.Type() {
+	case fastjson.TypeNull:
 	case fastjson.TypeObject, fastjson.TypeArray:
-		n.doc.At(pTCIOCWhitelisted).Value(v)
+		n.putVal(n.doc.At(pTCIOCWhitelisted), v)
 	default:
-		n.doc.At(pTCIOCWhitelisted).Str(n.render(v))
+		n.doc.At(pTCIOCWhitelisted).Str(n.renderVal(v))
 	}
 }
 
 // iocFeeds puts the feed names (threat.indicator.provider) in n.strs and
 // rapid7.tc.ioc.reported_feeds, with confidenceLevel renamed confidence, in
 // n.arr. It reports whether there is such an array.
-func (n *Normalizer) iocFeeds(v *fastjson.Value) bool {
+func (n *Normalizer) iocFeeds(rec string, v val) bool {
 	n.strs = n.strs[:0]
-	if v == nil || v.Type() != fastjson.TypeArray {
+	if v.Type() != fastjson.TypeArray {
 		return false
 	}
-	// Elastic's foreach stops renaming at the first element without a
-	// confidenceLevel.
-	renaming := true
-	return n.buildArray(v, func(sub *ecs.Doc, o *fastjson.Object) {
-		rename, level, name := renaming, false, false
+	r := feedRenamer{renaming: true}
+	if v.raw {
+		return n.buildRawFeeds(rec, &r)
+	}
+	return n.buildArray(v.v, func(sub *ecs.Doc, o *fastjson.Object) {
+		r.start()
 		o.Visit(func(k []byte, e *fastjson.Value) {
-			key := b2s(k)
-			switch key {
-			case "confidenceLevel":
-				level = true
-				if rename {
-					key = "confidence"
-				}
-			case "name":
-				if !name { // the first, as Get finds it
-					name = true
-					if s := n.renderStable(e); s != "" {
-						n.strs = append(n.strs, s)
-					}
-				}
-			}
-			n.member(key, e)
+			v := fj(e)
+			n.elem = append(n.elem, member{n.feedKey(&r, b2s(k), v), v})
 		})
-		renaming = renaming && level
+		r.renaming = r.renaming && r.level
 	})
+}
+
+// buildRawFeeds is buildArray for reportedFeeds as scanIOC vouched for it,
+// from its elements in n.feeds, in rec, the record.
+func (n *Normalizer) buildRawFeeds(rec string, r *feedRenamer) bool {
+	n.arr = append(n.arr[:0], '[')
+	count := 0
+	for i := 0; i < len(n.feeds); {
+		e := n.feeds[i].val(rec)
+		i++
+		mark := n.startElem(count)
+		if e.kind != fastjson.TypeObject {
+			var ok bool
+			if n.arr, ok = appendCleanRaw(n.arr, e); ok {
+				count++
+			} else {
+				n.arr = n.arr[:mark]
+			}
+			continue
+		}
+		end := i
+		for end < len(n.feeds) && n.feeds[end].isMember() {
+			end++
+		}
+		count += n.feedElem(rec, r, n.feeds[i:end], mark)
+		i = end
+	}
+	return n.endArray(count)
+}
+
+// feedElem writes the element of reportedFeeds whose members are items to
+// n.arr, as endObjectElem does, and returns 1, or 0 when nothing is left.
+// Most elements have a few members with distinct keys: it sorts and writes
+// those itself, with no pointers stored to the heap.
+func (n *Normalizer) feedElem(rec string, r *feedRenamer, items []feedItem, mark int) int {
+	var keys [8]string // renamed
+	var order [8]uint8
+	r.start()
+	if len(items) > len(keys) {
+		n.elem = n.elem[:0]
+		for _, it := range items {
+			v := it.val(rec)
+			n.elem = append(n.elem, member{n.feedKey(r, it.key(rec), v), v})
+		}
+		r.renaming = r.renaming && r.level
+		n.sub.Reset()
+		return n.endObjectElem(mark)
+	}
+	for k, it := range items {
+		keys[k] = n.feedKey(r, it.key(rec), it.val(rec))
+		order[k] = uint8(k)
+	}
+	r.renaming = r.renaming && r.level
+	nk := len(items)
+	for k := 1; k < nk; k++ { // stable, as sortElem
+		for j := k; j > 0 && keys[order[j]] < keys[order[j-1]]; j-- {
+			order[j], order[j-1] = order[j-1], order[j]
+		}
+	}
+	flat := true
+	for k := range nk {
+		key := keys[order[k]]
+		kind := items[order[k]].kind
+		if kind == uint8(fastjson.TypeArray) || kind == uint8(fastjson.TypeObject) || !plainKey(key) ||
+			k > 0 && key == keys[order[k-1]] {
+			flat = false
+			break
+		}
+	}
+	if !flat {
+		n.elem = n.elem[:0]
+		for k, it := range items {
+			n.elem = append(n.elem, member{keys[k], it.val(rec)})
+		}
+		n.sub.Reset()
+		return n.endObjectElem(mark)
+	}
+	written := false
+	for k := range nk {
+		start := len(n.arr)
+		if written {
+			n.arr = append(n.arr, ',', '"')
+		} else {
+			n.arr = append(n.arr, '{', '"')
+		}
+		n.arr = append(append(n.arr, keys[order[k]]...), '"', ':')
+		var ok bool
+		if n.arr, ok = appendCleanRaw(n.arr, items[order[k]].val(rec)); ok {
+			written = true
+		} else {
+			n.arr = n.arr[:start]
+		}
+	}
+	if !written {
+		n.arr = n.arr[:mark]
+		return 0
+	}
+	n.arr = append(n.arr, '}')
+	return 1
+}
+
+// feedRenamer tracks the renaming of confidenceLevel in reportedFeeds:
+// Elastic's foreach stops renaming at the first element without one.
+type feedRenamer struct {
+	renaming bool // still renaming
+	rename   bool // renaming in this element
+	level    bool // this element has a confidenceLevel
+	name     bool // this element's name was seen
+}
+
+// start starts an element.
+func (r *feedRenamer) start() { r.rename, r.level, r.name = r.renaming, false, false }
+
+// feedKey returns the key of a member of an element of reportedFeeds,
+// renamed, and collects the element's name as a provider.
+func (n *Normalizer) feedKey(r *feedRenamer, key string, e val) string {
+	switch key {
+	case "confidenceLevel":
+		r.level = true
+		if r.rename {
+			key = "confidence"
+		}
+	case "name":
+		if !r.name { // the first, as Get finds it
+			r.name = true
+			if s := n.renderStableVal(e); s != "" {
+				n.strs = append(n.strs, s)
+			}
+		}
+	}
+	return key
 }
 
 // iocDeletedAt computes rapid7.tc.ioc.deleted_at (section 5 of the API
 // notes), or the zero time. Errors are recorded.
-func (n *Normalizer) iocDeletedAt(status *fastjson.Value, ts, modified, lastSeen, firstSeen time.Time) time.Time {
+func (n *Normalizer) iocDeletedAt(status val, ts, modified, lastSeen, firstSeen time.Time) time.Time {
 	if n.opts.ExpirationDuration == "" {
 		return time.Time{}
 	}
-	if s, ok := str(status); ok && containsRetire(s) {
+	if s, ok := status.str(); ok && containsRetire(s) {
 		if ts.IsZero() {
 			n.errorf("rapid7.tc.ioc.deleted_at: a retired IOC needs lastUpdateDate or an ingest time")
 		}
@@ -1163,7 +1348,7 @@ func (n *Normalizer) Alert(raw []byte) vigil.Document {
 
 	var updated time.Time
 	if v := o.Get("UpdateDate"); !isNull(v) {
-		if t, ok := n.date("UpdateDate", v); ok {
+		if t, ok := n.date("UpdateDate", fj(v)); ok {
 			updated = t
 			d.At(pTCAlertUpdateDate).Time(t)
 		}
@@ -1212,7 +1397,7 @@ func (n *Normalizer) Alert(raw []byte) vigil.Document {
 			d.At(pTCAlertDetailsSourceNetworkType).Value(src.Get("NetworkType"))
 			d.At(pTCAlertDetailsSourceLeakName).Value(src.Get("LeakName"))
 			if v := src.Get("Date"); !isNull(v) {
-				if t, ok := n.date("Details.Source.Date", v); ok {
+				if t, ok := n.date("Details.Source.Date", fj(v)); ok {
 					d.At(pTCAlertDetailsSourceDate).Time(t)
 				}
 			}
@@ -1239,7 +1424,7 @@ func (n *Normalizer) Alert(raw []byte) vigil.Document {
 	d.At(pTCAlertRelatedIOCs).Value(o.Get("RelatedIocs"))
 	d.At(pTCAlertRelatedThreatIDs).Value(o.Get("RelatedThreatIDs"))
 	if v := o.Get("FoundDate"); !isNull(v) {
-		if t, ok := n.date("FoundDate", v); ok {
+		if t, ok := n.date("FoundDate", fj(v)); ok {
 			d.At(pTCAlertFoundDate).Time(t)
 		}
 	}
@@ -1302,7 +1487,7 @@ func (n *Normalizer) Vulnerability(raw []byte) vigil.Document {
 
 	var updated time.Time
 	if v := o.Get("updateDate"); !isNull(v) {
-		if t, ok := n.date("updateDate", v); ok {
+		if t, ok := n.date("updateDate", fj(v)); ok {
 			updated = t
 			d.At(pTCVulnUpdateDate).Time(t)
 		}
@@ -1322,7 +1507,7 @@ func (n *Normalizer) Vulnerability(raw []byte) vigil.Document {
 	}
 
 	if v := o.Get("publishedDate"); !isNull(v) {
-		if t, ok := n.date("publishedDate", v); ok {
+		if t, ok := n.date("publishedDate", fj(v)); ok {
 			d.At(pTCVulnPublishedDate).Time(t)
 		}
 	}
@@ -1333,12 +1518,12 @@ func (n *Normalizer) Vulnerability(raw []byte) vigil.Document {
 		n.typ = s // copied by encode
 	}
 	if v := o.Get("intsightsScore"); !isNull(v) {
-		if f, ok := n.toFloat("intsightsScore", v, 64); ok {
+		if f, ok := n.toFloat("intsightsScore", fj(v), 64); ok {
 			d.At(pTCVulnIntsightsScore).Float(f)
 		}
 	}
 	if v := o.Get("cvssScore"); !isNull(v) {
-		if f, ok := n.toFloat("cvssScore", v, 64); ok {
+		if f, ok := n.toFloat("cvssScore", fj(v), 64); ok {
 			d.At(pTCVulnCVSSScore).Float(f)
 			d.At(pVulnerabilityScoreBase).Float(f)
 		}

@@ -5,9 +5,11 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vigil-ti/vigil"
+	"github.com/vigil-ti/vigil/internal/api"
 	"github.com/vigil-ti/vigil/internal/detect"
 	"github.com/vigil-ti/vigil/internal/ingest"
 	"github.com/vigil-ti/vigil/internal/notify"
@@ -27,6 +29,24 @@ type serveDetection struct {
 	follow  sync.WaitGroup
 	store   vigil.Store
 	loading sync.Mutex // one index build at a time
+	index   atomic.Pointer[indexState]
+}
+
+// indexState is what /healthz says of the index in place.
+type indexState struct {
+	indicators int
+	loadedAt   time.Time
+}
+
+// health reports the index and the inputs' counts, for /healthz.
+func (sd *serveDetection) health() api.DetectionHealth {
+	st := sd.pipe.Stats()
+	h := api.DetectionHealth{Requests: st.Requests, Events: st.Events, Malformed: st.Malformed, Failed: st.Failed,
+		Alerts: st.Alerts, Stored: st.Stored, Rejected: st.Rejected, TooLarge: st.TooLarge, QueuedBytes: sd.pipe.QueuedBytes()}
+	if ix := sd.index.Load(); ix != nil {
+		h.Indicators, h.IndexLoadedAt = ix.indicators, ix.loadedAt
+	}
+	return h
 }
 
 // sourcesForServe reports whether a source is configured. serve runs
@@ -119,7 +139,11 @@ func (sd *serveDetection) handler(next http.Handler) http.Handler {
 func (sd *serveDetection) rebuildNow(ctx context.Context) error {
 	sd.loading.Lock()
 	defer sd.loading.Unlock()
-	return rebuildIndex(ctx, sd.store, sd.eng, sd.log)
+	n, err := rebuildIndex(ctx, sd.store, sd.eng, sd.log)
+	if err == nil {
+		sd.index.Store(&indexState{indicators: n, loadedAt: time.Now().UTC()})
+	}
+	return err
 }
 
 // loadIndex loads the first Snapshot, retrying every 10 s, and closes
@@ -140,12 +164,12 @@ func (sd *serveDetection) loadIndex(ctx context.Context, ready chan<- struct{}) 
 
 // rebuildIndex builds a Snapshot of the store's live indicators and
 // vulnerabilities and swaps it into eng; events are matched against the
-// previous one meanwhile.
-func rebuildIndex(ctx context.Context, store vigil.Store, eng *detect.Engine, log *slog.Logger) error {
+// previous one meanwhile. It returns the indicators indexed.
+func rebuildIndex(ctx context.Context, store vigil.Store, eng *detect.Engine, log *slog.Logger) (int, error) {
 	start := time.Now()
 	snap, ls, err := detect.Load(ctx, store)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	first := eng.Swap(snap) == nil
 	log.Info("detection index loaded", "indicators", ls.Indicators, "documents", ls.Indexed,
@@ -153,7 +177,7 @@ func rebuildIndex(ctx context.Context, store vigil.Store, eng *detect.Engine, lo
 	if first && ls.Indicators == 0 {
 		log.Warn("the store has no live indicators yet: events match nothing until a pull or an import brings some")
 	}
-	return nil
+	return ls.Indicators, nil
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {

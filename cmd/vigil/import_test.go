@@ -230,7 +230,25 @@ func TestImportBesideServe(t *testing.T) {
 	waitLog(`msg="indicators imported beside serve" documents=2`)
 	waitLog(`msg="detection index loaded" component=detection indicators=2 `)
 	waitLog(`msg=retro-hunt indicators=2 .* alerts=1 `)
-	if m := post(`{"@timestamp":"` + ts + `","event":{"id":"ev-after"},"url":{"domain":"evil.example.org"}}` + "\n"); m["alerts"] != 1.0 {
+	if m := post(`{"@timestamp":"` + ts + `","event":{"id":"ev-after"},"url":{"domain":"evil.example.org"}}` + "\n" + `{"event":` + "\n"); m["alerts"] != 1.0 {
 		t.Fatalf("after the import: %v", m)
+	}
+	// /healthz shows the index in place and the inputs' counts.
+	resp, err := http.Get("http://" + addr + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var h struct {
+		Status    string
+		Detection map[string]any
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
+		t.Fatal(err)
+	}
+	d := h.Detection
+	if h.Status != "ok" || d["indicators"] != 2.0 || d["index_loaded_at"] == nil || d["requests"] != 2.0 || d["events"] != 2.0 ||
+		d["malformed"] != 1.0 || d["alerts"] != 1.0 || d["rejected"] != 0.0 {
+		t.Errorf("healthz: %s %v", h.Status, d)
 	}
 }

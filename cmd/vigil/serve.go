@@ -60,7 +60,11 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	}
 	// After detection's hook (the new index in, its sightings written).
 	sched.After = a.retroHuntAfterPull(sched.After, e.stop)
-	handler := det.handler((&api.Server{Scheduler: sched}).Handler())
+	srvAPI := &api.Server{Scheduler: sched}
+	if det != nil {
+		srvAPI.Detection = det.health
+	}
+	handler := det.handler(srvAPI.Handler())
 	if feeds != nil {
 		if deliverer != nil {
 			feeds.Outbox, feeds.Connectors = a.store, a.cfg.WarningActions()

@@ -134,6 +134,95 @@ func (w *jsonWriter) val(b []byte, k string, v val) []byte {
 	return b
 }
 
+// lit writes js, a member or members encoded ahead, unless it is empty.
+func (w *jsonWriter) lit(b []byte, js string) []byte {
+	if len(js) == 0 {
+		return b
+	}
+	if w.has {
+		b = append(b, ',')
+	}
+	w.has = true
+	return append(b, js...)
+}
+
+// timeText writes t at k as time does, t being the date text, which is
+// copied when it is t as Doc.Time writes it: most dates of records are.
+func (w *jsonWriter) timeText(b []byte, k string, t time.Time, text string, dates *ecs.DateCache) []byte {
+	if t.IsZero() {
+		return b
+	}
+	b = w.key(b, k)
+	if isTimeLayout(text) {
+		b = append(b, '"')
+		b = append(b, text...)
+		return append(b, '"')
+	}
+	return ecs.AppendTimeValue(b, t, dates)
+}
+
+// isTimeLayout reports whether s, a date ecs.ParseTime took, has the form
+// of ecs.TimeLayout, in which Doc.Time writes what it parses to.
+func isTimeLayout(s string) bool {
+	return len(s) == len(ecs.TimeLayout) && s[4] == '-' && s[7] == '-' && s[10] == 'T' && s[13] == ':' &&
+		s[16] == ':' && s[19] == '.' && s[23] == 'Z' && isDigits(s[20:23])
+}
+
+// isDigits reports whether s is all ASCII digits.
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// iocLits are the parts of an IOC document that depend only on the
+// options, encoded once, by a jsonWriter, for writeIOC.
+type iocLits struct {
+	done bool
+	// `"event":{"category":...,"original":`, the members before
+	// event.original, with event.kind "enrichment" and "pipeline_error".
+	eventOK, eventErr string
+	ingestedTS        string // @timestamp at the ingest time, `"..."`, or empty
+	expiration        string // `"expiration_duration":"..."`, or empty
+	tags              string // `"tags":["...","..."` of the configured tags, or empty
+}
+
+// ecsMember is ecs.version, encoded.
+const ecsMember = `"ecs":{"version":"` + ecsVersion + `"}`
+
+// iocLits returns n's iocLits, encoding them the first time.
+func (n *Normalizer) iocLits() *iocLits {
+	l := &n.lits
+	if l.done {
+		return l
+	}
+	event := func(kind string) string {
+		var w jsonWriter
+		b, _ := w.open(nil, `"event":{`)
+		b = w.raw(b, `"category":`, categoryThreat)
+		b = w.str(b, `"dataset":`, n.opts.Dataset)
+		b = w.raw(b, `"ingested":`, n.ingested)
+		b = w.str(b, `"kind":`, kind)
+		b = w.str(b, `"module":`, eventModule)
+		return string(w.key(b, `"original":`))
+	}
+	l.eventOK, l.eventErr = event("enrichment"), event(kindError)
+	if ts := n.timestampOf(time.Time{}); !ts.IsZero() {
+		l.ingestedTS = string(ecs.AppendTimeValue(nil, ts, nil))
+	}
+	var w jsonWriter
+	l.expiration = string(w.str(nil, `"expiration_duration":`, n.opts.ExpirationDuration))
+	w.has = false
+	if tags := w.strs(nil, `"tags":`, n.opts.Tags); len(tags) > 0 {
+		l.tags = string(tags[:len(tags)-1]) // without the ']'
+	}
+	l.done = true
+	return l
+}
+
 // iocOut is what IOC worked out for a record, to write.
 type iocOut struct {
 	f                                      *iocFields
@@ -152,30 +241,27 @@ type iocOut struct {
 // It writes in a local slice, stored back in n.wbuf at the end (see
 // jsonWriter).
 func (n *Normalizer) writeIOC(o *iocOut) {
+	lits := n.iocLits()
+	f, iv, sc := o.f, o.iv, &o.sc
 	var w jsonWriter
 	b := append(n.wbuf[:0], '{')
-	f, iv, sc := o.f, o.iv, &o.sc
-	b = w.time(b, `"@timestamp":`, o.ts, &n.dates)
-	b, s := w.open(b, `"ecs":{`)
-	b = w.str(b, `"version":`, ecsVersion)
-	b = w.close(b, s, "}")
+	switch {
+	case !o.modified.IsZero(): // o.ts is o.modified
+		b = w.timeText(b, `"@timestamp":`, o.ts, f.lastUpdate.s, &n.dates)
+	case len(lits.ingestedTS) > 0:
+		b = append(w.key(b, `"@timestamp":`), lits.ingestedTS...)
+	}
+	b = w.lit(b, ecsMember)
+	var s section
 	if len(n.errs) > 0 {
 		b, s = w.open(b, `"error":{`)
 		b = w.strs(b, `"message":`, n.errs)
 		b = w.close(b, s, "}")
-	}
-
-	b, s = w.open(b, `"event":{`)
-	b = w.raw(b, `"category":`, categoryThreat)
-	b = w.str(b, `"dataset":`, n.opts.Dataset)
-	b = w.raw(b, `"ingested":`, n.ingested)
-	if len(n.errs) > 0 {
-		b = w.str(b, `"kind":`, kindError)
+		b = w.lit(b, lits.eventErr)
 	} else {
-		b = w.str(b, `"kind":`, "enrichment")
+		b = w.lit(b, lits.eventOK)
 	}
-	b = w.str(b, `"module":`, eventModule)
-	b = w.str(b, `"original":`, o.raw)
+	b = ecs.AppendString(b, o.raw)
 	if sc.hasRisk {
 		had, mark := w.has, len(b)
 		var ok bool
@@ -183,12 +269,11 @@ func (n *Normalizer) writeIOC(o *iocOut) {
 			b, w.has = b[:mark], had
 		}
 	}
-	b = w.raw(b, `"type":`, typeIndicator)
-	b = w.close(b, s, "}")
+	b = append(b, `,"type":["indicator"]}`...)
 
 	b, s = w.open(b, `"rapid7":{"tc":{"ioc":{`)
 	b = w.time(b, `"deleted_at":`, o.del, &n.dates)
-	b = w.str(b, `"expiration_duration":`, n.opts.ExpirationDuration)
+	b = w.lit(b, lits.expiration)
 	if iv.hash != "" && iv.hashPath == nil {
 		var s2 section
 		b, s2 = w.open(b, `"file":{`)
@@ -230,7 +315,18 @@ func (n *Normalizer) writeIOC(o *iocOut) {
 		b = w.str1(b, `"ip":`, iv.ip)
 		b = w.close(b, s, "}")
 	}
-	b = w.strs(b, `"tags":`, n.finalTags())
+	if tags := n.finalTags(); len(n.errs) == 0 && len(lits.tags) > 0 {
+		// The configured tags, encoded, and the record's.
+		b = append(append(b, ','), lits.tags...)
+		for _, t := range tags[len(n.opts.Tags):] {
+			if t != "" {
+				b = ecs.AppendString(append(b, ','), t)
+			}
+		}
+		b = append(b, ']')
+	} else {
+		b = w.strs(b, `"tags":`, tags)
+	}
 
 	b, s = w.open(b, `"threat":{"indicator":{`)
 	switch {
@@ -249,15 +345,15 @@ func (n *Normalizer) writeIOC(o *iocOut) {
 		b = w.str(b, iv.hashKey, iv.hash)
 		b = w.close(b, s2, "}}")
 	}
-	b = w.time(b, `"first_seen":`, o.firstSeen, &n.dates)
+	b = w.timeText(b, `"first_seen":`, o.firstSeen, f.firstSeen.s, &n.dates)
 	if !f.geolocation.null() {
 		b, s2 = w.open(b, `"geo":{`)
 		b = w.val(b, `"country_iso_code":`, f.geolocation)
 		b = w.close(b, s2, "}")
 	}
 	b = w.str(b, `"ip":`, iv.ip)
-	b = w.time(b, `"last_seen":`, o.lastSeen, &n.dates)
-	b = w.time(b, `"modified_at":`, o.modified, &n.dates)
+	b = w.timeText(b, `"last_seen":`, o.lastSeen, f.lastSeen.s, &n.dates)
+	b = w.timeText(b, `"modified_at":`, o.modified, f.lastUpdate.s, &n.dates)
 	b = w.str(b, `"name":`, iv.name)
 	b = w.strs(b, `"provider":`, n.strs)
 	b = w.str(b, `"type":`, iv.indicatorType)

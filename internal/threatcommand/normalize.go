@@ -200,6 +200,7 @@ type Normalizer struct {
 	noWriter bool       // tests: IOC always writes with n.doc
 	wbuf     []byte     // the document of an IOC scanIOC took, see writeIOC
 	dates    ecs.DateCache
+	lits     iocLits
 	elem     []member // the members of an array element, see buildArray
 }
 

@@ -138,6 +138,13 @@ func TestIOCScan(t *testing.T) {
 			t.Errorf("scanIOC(%s) = %v, want %v", tc.raw, got, tc.fast)
 		}
 	}
+	// The typical records are written by writeIOC, not n.doc.
+	for _, raw := range [][]byte{benchIOC, benchURL} {
+		n := NewNormalizer(base)
+		if doc := n.IOC(raw); len(n.wbuf) == 0 || !bytes.Equal(n.wbuf, doc.Source) {
+			t.Errorf("writeIOC did not write the document of %s", raw)
+		}
+	}
 	for _, name := range []string{"ipv4", "url", "domain", "hash-sha256", "tags", "retired", "feeds-odd"} {
 		b, err := os.ReadFile(filepath.Join("testdata", "normalize", "ioc", name+".input.json"))
 		if err != nil {

@@ -522,6 +522,26 @@ func (d *Doc) time(k key, t time.Time, f timeFormat, layout string) {
 	d.end(k, start)
 }
 
+// A DateCache remembers the dates AppendTimeValue wrote last, as a Doc
+// does: a document's dates, and those of the documents that follow, are
+// often the same few. The zero value is ready to use.
+type DateCache struct{ dates dateCache }
+
+// AppendTimeValue appends t as Doc.Time writes its value: a JSON string of
+// t in UTC as TimeLayout, and "" for a year that does not have four
+// digits. Unlike Doc.Time, it writes a zero t too. dates may be nil.
+func AppendTimeValue(dst []byte, t time.Time, dates *DateCache) []byte {
+	var cache *dateCache
+	if dates != nil {
+		cache = &dates.dates
+	}
+	var b [len(TimeLayout)]byte
+	n := putTime(&b, t, millis, cache)
+	dst = append(dst, '"')
+	dst = append(dst, b[:n]...) // n is 0 where Doc.Time formats with no layout
+	return append(dst, '"')
+}
+
 // AppendTime appends t in UTC formatted with layout, quickly for
 // TimeLayout and TimeLayoutSeconds.
 func AppendTime(dst []byte, t time.Time, layout string) []byte {

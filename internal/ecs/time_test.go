@@ -84,3 +84,29 @@ func TestParseTimeMatchesDate(t *testing.T) {
 		t.Errorf("leap day: %v %v", got, ok)
 	}
 }
+
+func TestAppendTimeValueMatchesDoc(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	times := []time.Time{
+		time.Unix(minUnix, 0), time.Unix(maxUnix, 999999999), time.Unix(minUnix-1, 0), time.Unix(maxUnix+1, 0),
+		time.Unix(0, 0), time.Unix(-1, 999000000), time.Date(2000, 2, 29, 23, 59, 59, 0, time.UTC),
+		time.Date(1900, 3, 1, 0, 0, 0, 0, time.FixedZone("x", 3600)), time.Date(-5, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(12000, 1, 1, 0, 0, 0, 0, time.UTC),
+	}
+	for range 10000 {
+		times = append(times, time.Unix(minUnix+r.Int64N(maxUnix-minUnix+1), r.Int64N(1e9)))
+	}
+	var dates DateCache
+	var d Doc
+	for _, tt := range times {
+		d.Reset()
+		d.Time("a", tt)
+		want := `{"a":` + string(AppendTimeValue(nil, tt, nil)) + `}`
+		if got := string(d.AppendJSON(nil)); got != want {
+			t.Fatalf("Doc.Time(%v) = %s, AppendTimeValue gives %s", tt, got, want)
+		}
+		if got := string(AppendTimeValue([]byte("x"), tt, &dates)); got != "x"+want[5:len(want)-1] {
+			t.Fatalf("AppendTimeValue(%v) with a cache = %s, want x%s", tt, got, want[5:len(want)-1])
+		}
+	}
+}

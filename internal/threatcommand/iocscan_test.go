@@ -15,19 +15,27 @@ import (
 )
 
 // sameIOC fails t unless IOC gives the same Document for raw with scanIOC
-// (the fast path) as with fastjson alone, in both Normalizers' second
-// rounds too (they reuse their buffers).
+// and writeIOC (the fast path), with scanIOC and n.doc, and with fastjson
+// and n.doc, in the Normalizers' second rounds too (they reuse their
+// buffers).
 func sameIOC(t *testing.T, opts NormalizeOptions, raw []byte) {
 	t.Helper()
-	fast, slow := NewNormalizer(opts), NewNormalizer(opts)
+	fast, doc, slow := NewNormalizer(opts), NewNormalizer(opts), NewNormalizer(opts)
+	doc.noWriter = true
 	slow.noScan = true
 	for round := 0; round < 2; round++ {
-		got, want := fast.IOC(raw), slow.IOC(raw)
+		got, viaDoc, want := fast.IOC(raw), doc.IOC(raw), slow.IOC(raw)
 		if !bytes.Equal(got.Source, want.Source) {
 			t.Fatalf("input %q\nfast path: %s\nfastjson:  %s", raw, got.Source, want.Source)
 		}
+		if !bytes.Equal(viaDoc.Source, want.Source) {
+			t.Fatalf("input %q\nscan, Doc: %s\nfastjson:  %s", raw, viaDoc.Source, want.Source)
+		}
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("input %q\nfast path: %+v\nfastjson:  %+v", raw, got, want)
+		}
+		if !reflect.DeepEqual(viaDoc, want) {
+			t.Fatalf("input %q\nscan, Doc: %+v\nfastjson:  %+v", raw, viaDoc, want)
 		}
 	}
 }
@@ -45,6 +53,8 @@ var scanSeeds = []string{
 	`{"type":"IpAddresses","value":"::1%eth0","score":-1e400,"lastUpdateDate":5,"firstSeen":true}`,
 	`{"type":"Urls","value":"http://[::1]:80/%zz","geolocation":12,"severity":false,"relatedCampaigns":[[]]}`,
 	`{"type":"Urls","value":"x\"y"}`, `{"type":"Urls","x":1}`, `{"type":"Urls",}`, `{"type":"Urls"} x`,
+	`{"type":"Urls","value":"http://x","lastUpdateDate":"0000-01-01T00:00:00+01:00","firstSeen":"9999-12-31T23:59:59Z"}`,
+	`{"type":"Hashes","value":"d41d8cd98f00b204e9800998ecf8427e","lastSeen":"9999-12-31T23:59:59.999Z","geolocation":0}`,
 	`{"score":1.2.3}`, `{"score":nan}`, `{"score":-Inf}`, `{"tags":[1,]}`, `{"tags":[`, `{"a`, `[]`, `nul`, "",
 }
 
@@ -54,6 +64,33 @@ func FuzzIOCScan(f *testing.F) {
 	f.Add(benchURL)
 	opts := kinds["ioc"].opts
 	f.Fuzz(func(t *testing.T, raw []byte) { sameIOC(t, opts, raw) })
+}
+
+// iocOptions are the options sameIOC runs with besides the tests' own:
+// what writeIOC writes from the options rather than the record.
+func iocOptions() []NormalizeOptions {
+	base := kinds["ioc"].opts
+	noExpiry, noIngest, badExpiry, bare, odd := base, base, base, base, base
+	noExpiry.ExpirationDuration = ""
+	noIngest.Ingested = time.Time{}
+	badExpiry.ExpirationDuration = "90x"
+	bare.Dataset, bare.Tags, bare.Ingested, bare.ExpirationDuration = "", nil, time.Time{}, ""
+	odd.Tags = []string{"", "a\"b\u00e9", "preserve_original_event", ""}
+	odd.Ingested = time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC)
+	return []NormalizeOptions{base, noExpiry, noIngest, badExpiry, bare, odd}
+}
+
+// FuzzIOCWriter is FuzzIOCScan with the options of iocOptions.
+func FuzzIOCWriter(f *testing.F) {
+	addSeeds(f, "ioc", scanSeeds...)
+	f.Add(benchIOC)
+	f.Add(benchURL)
+	opts := iocOptions()
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		for _, o := range opts {
+			sameIOC(t, o, raw)
+		}
+	})
 }
 
 // TestIOCScan checks that the fast path and fastjson agree on the seeds and
@@ -76,10 +113,7 @@ func TestIOCScan(t *testing.T) {
 		raws = append(raws, b)
 	}
 	base := kinds["ioc"].opts
-	noExpiry, noIngest := base, base
-	noExpiry.ExpirationDuration = ""
-	noIngest.Ingested = time.Time{}
-	for _, opts := range []NormalizeOptions{base, noExpiry, noIngest} {
+	for _, opts := range iocOptions() {
 		for _, raw := range raws {
 			sameIOC(t, opts, raw)
 		}
@@ -102,6 +136,13 @@ func TestIOCScan(t *testing.T) {
 		var f iocFields
 		if got := NewNormalizer(base).scanIOC(tc.raw, &f); got != tc.fast {
 			t.Errorf("scanIOC(%s) = %v, want %v", tc.raw, got, tc.fast)
+		}
+	}
+	// The typical records are written by writeIOC, not n.doc.
+	for _, raw := range [][]byte{benchIOC, benchURL} {
+		n := NewNormalizer(base)
+		if doc := n.IOC(raw); len(n.wbuf) == 0 || !bytes.Equal(n.wbuf, doc.Source) {
+			t.Errorf("writeIOC did not write the document of %s", raw)
 		}
 	}
 	for _, name := range []string{"ipv4", "url", "domain", "hash-sha256", "tags", "retired", "feeds-odd"} {

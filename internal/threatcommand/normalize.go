@@ -197,7 +197,11 @@ type Normalizer struct {
 	clean    []byte     // scratch for a value putVal cleans
 	feeds    []feedItem // the elements of reportedFeeds, see scanVal
 	noScan   bool       // tests: IOC always parses with fastjson
-	elem     []member   // the members of an array element, see buildArray
+	noWriter bool       // tests: IOC always writes with n.doc
+	wbuf     []byte     // the document of an IOC scanIOC took, see writeIOC
+	dates    ecs.DateCache
+	lits     iocLits
+	elem     []member // the members of an array element, see buildArray
 }
 
 // NewNormalizer returns a Normalizer with the given options. An invalid
@@ -304,6 +308,12 @@ func (n *Normalizer) encode(doc *vigil.Document) vigil.Document {
 	if cap(buf)-len(buf) < extra {
 		buf = append(make([]byte, 0, len(buf)+extra), buf...)
 	}
+	return n.setSource(doc, buf)
+}
+
+// setSource sets doc.Source to buf, which has room for copies of doc.Key
+// and n.typ after it, and copies them there; it returns doc.
+func (n *Normalizer) setSource(doc *vigil.Document, buf []byte) vigil.Document {
 	srcLen := len(buf)
 	doc.Source = buf[:srcLen:srcLen]
 	if doc.Key != "" {
@@ -794,6 +804,7 @@ type iocValue struct {
 	email         string
 	hash          string    // related.hash
 	hashPath      *ecs.Path // threat.indicator.file.hash.*, or nil for rapid7.tc.ioc.file.hash
+	hashKey       string    // the key of hashPath, encoded: `"md5":`
 }
 
 // iocScore is what score maps to.
@@ -819,7 +830,8 @@ func (n *Normalizer) IOC(raw []byte) vigil.Document {
 
 	var f iocFields
 	n.members = n.members[:0]
-	isObject := !n.noScan && n.scanIOC(b2s(raw), &f)
+	scanned := !n.noScan && n.scanIOC(b2s(raw), &f)
+	isObject := scanned
 	if !isObject {
 		// Not a record the scanner vouches for: fastjson parses it, and
 		// reports why it is not an object.
@@ -902,6 +914,21 @@ func (n *Normalizer) IOC(raw []byte) vigil.Document {
 	doc.ExpiresAt = deletedAt
 	doc.Key = iv.name // copied by encode
 	doc.Type = iv.indicatorType
+
+	if scanned && !n.noWriter {
+		n.writeIOC(&iocOut{
+			f: &f, raw: b2s(raw), ts: ts, modified: modified, firstSeen: firstSeen, lastSeen: lastSeen,
+			del: deletedAt, iv: &iv, sc: sc, hasFeeds: hasFeeds,
+		})
+		if len(n.errs) > 0 {
+			doc.Error = strings.Join(n.errs, "; ")
+		}
+		// As Doc.Encode: one allocation, zeroed only past the copy.
+		extra := len(doc.Key) + len(n.typ)
+		buf := make([]byte, len(n.wbuf)+extra)
+		copy(buf, n.wbuf)
+		return n.setSource(&doc, buf[:len(n.wbuf)])
+	}
 
 	// Write the fields, in sorted order.
 	d := &n.doc
@@ -1051,7 +1078,7 @@ func (n *Normalizer) iocValue(typ, value val) (iv iocValue) {
 	case "file":
 		iv.hash = v
 		if h, ok := ecs.HashField(v); ok {
-			iv.hashPath = hashPaths[h]
+			iv.hashPath, iv.hashKey = hashPaths[h], hashKeys[h]
 			iv.name = v // Elastic names md5, sha1 and sha256 only.
 		}
 	}
@@ -1065,6 +1092,11 @@ var hashPaths = map[string]*ecs.Path{
 	"sha256": ecs.NewPath("threat.indicator.file.hash.sha256"),
 	"sha384": ecs.NewPath("threat.indicator.file.hash.sha384"),
 	"sha512": ecs.NewPath("threat.indicator.file.hash.sha512"),
+}
+
+// hashKeys are the keys of hashPaths, encoded.
+var hashKeys = map[string]string{
+	"md5": `"md5":`, "sha1": `"sha1":`, "sha256": `"sha256":`, "sha384": `"sha384":`, "sha512": `"sha512":`,
 }
 
 // iocScore maps score to event.risk_score (a float), the confidence and

@@ -131,6 +131,7 @@ type DB struct {
 	// prepares pointStmt (LiveDocument).
 	pointOnce sync.Once
 	pointStmt *sql.Stmt
+	point     pointReads // LiveDocument's fast path (pointread.go)
 }
 
 var _ vigil.Store = (*DB)(nil)
@@ -267,6 +268,7 @@ func (db *DB) Close() error {
 	if db.pointStmt != nil {
 		errs = append(errs, db.pointStmt.Close())
 	}
+	db.point.close()
 	db.upserts = nil
 	db.pend.drop()
 	db.wmu.Unlock()

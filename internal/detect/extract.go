@@ -79,17 +79,31 @@ func (t *fieldTree) child(n int32, name []byte) int32 {
 }
 
 // resolve returns the node that the key (dotted or not) leads to from node
-// n, or -1.
+// n, or -1. A child matches a key that it is the whole of, or the part of
+// before a dot (names have no dots).
 func (t *fieldTree) resolve(n int32, key []byte) int32 {
 	for {
-		i := bytes.IndexByte(key, '.')
-		if i < 0 {
-			return t.child(n, key)
-		}
-		if n = t.child(n, key[:i]); n < 0 {
+		next := int32(-1)
+		if len(key) == 0 {
 			return -1
 		}
-		key = key[i+1:]
+		for _, c := range t.nodes[n].children {
+			// Names are not empty; the first byte and the part's end
+			// rule most children out before a comparison.
+			l := len(c.name)
+			if l > len(key) || c.name[0] != key[0] || l < len(key) && key[l] != '.' || c.name != b2s(key[:l]) {
+				continue
+			}
+			if l == len(key) {
+				return c.node
+			}
+			next, key = c.node, key[l+1:]
+			break
+		}
+		if next < 0 {
+			return -1
+		}
+		n = next
 	}
 }
 
@@ -191,7 +205,16 @@ func (x *extractor) str(v *fieldValue) string {
 // raw returns v's JSON text.
 func (x *extractor) raw(v *fieldValue) []byte { return x.src[v.rawA:v.rawB] }
 
+// skipWS returns the offset of the first byte at or after i that is not
+// white space.
 func skipWS(src []byte, i int) int {
+	if i < len(src) && src[i] > ' ' {
+		return i
+	}
+	return skipWSSlow(src, i)
+}
+
+func skipWSSlow(src []byte, i int) int {
 	for i < len(src) {
 		switch src[i] {
 		case ' ', '\t', '\n', '\r':
@@ -261,10 +284,10 @@ func (x *extractor) value(i int, n int32, depth int) int {
 	if i >= len(src) {
 		return x.failAt(i, "a value")
 	}
-	slot, anyValue := int32(-1), false
-	if n >= 0 {
-		slot, anyValue = x.t.nodes[n].slot, x.t.nodes[n].anyValue
+	if n < 0 {
+		return x.skip(i, depth)
 	}
+	slot, anyValue := x.t.nodes[n].slot, x.t.nodes[n].anyValue
 	switch c := src[i]; c {
 	case '"':
 		end, flags := x.string(i)
@@ -273,11 +296,12 @@ func (x *extractor) value(i int, n int32, depth int) int {
 		}
 		return end
 	case '{':
-		sub := int32(-1)
-		if n >= 0 && len(x.t.nodes[n].children) > 0 {
-			sub = n
+		var end int
+		if len(x.t.nodes[n].children) > 0 {
+			end = x.object(i, n, depth+1)
+		} else {
+			end = x.skipObject(i, depth+1)
 		}
-		end := x.object(i, sub, depth+1)
 		if end >= 0 && anyValue {
 			x.vals = append(x.vals, fieldValue{slot: slot, rawA: int32(i), rawB: int32(end), a: int32(i), b: int32(end)})
 		}
@@ -299,6 +323,105 @@ func (x *extractor) value(i int, n int32, depth int) int {
 			return end
 		}
 		return x.failAt(i, "a value")
+	}
+}
+
+// skip reads the value at src[i], which nothing is wanted of, and returns
+// the offset after it: value without the bookkeeping.
+func (x *extractor) skip(i int, depth int) int {
+	src := x.src
+	if i >= len(src) {
+		return x.failAt(i, "a value")
+	}
+	switch c := src[i]; c {
+	case '"':
+		end, _ := x.string(i)
+		return end
+	case '{':
+		return x.skipObject(i, depth+1)
+	case '[':
+		return x.skipArray(i, depth+1)
+	case 't':
+		return x.literal(i, "true", -1, false)
+	case 'f':
+		return x.literal(i, "false", -1, false)
+	case 'n':
+		return x.literal(i, "null", -1, false)
+	default:
+		if c == '-' || '0' <= c && c <= '9' {
+			return x.number(i)
+		}
+		return x.failAt(i, "a value")
+	}
+}
+
+// skipObject reads the object at src[i], which nothing is wanted of.
+func (x *extractor) skipObject(i int, depth int) int {
+	if depth > maxDepth {
+		return x.fail(i, "nesting too deep")
+	}
+	src := x.src
+	i = skipWS(src, i+1)
+	if i < len(src) && src[i] == '}' {
+		return i + 1
+	}
+	for {
+		if i >= len(src) || src[i] != '"' {
+			return x.failAt(i, "a string key")
+		}
+		end, _ := x.string(i)
+		if end < 0 {
+			return -1
+		}
+		i = skipWS(src, end)
+		if i >= len(src) || src[i] != ':' {
+			return x.failAt(i, "':' after a key")
+		}
+		i = skipWS(src, i+1)
+		if i = x.skip(i, depth); i < 0 {
+			return -1
+		}
+		i = skipWS(src, i)
+		if i >= len(src) {
+			return x.failAt(i, "',' or '}'")
+		}
+		switch src[i] {
+		case ',':
+			i = skipWS(src, i+1)
+		case '}':
+			return i + 1
+		default:
+			return x.failAt(i, "',' or '}' after an object member")
+		}
+	}
+}
+
+// skipArray reads the array at src[i], which nothing is wanted of.
+func (x *extractor) skipArray(i int, depth int) int {
+	if depth > maxDepth {
+		return x.fail(i, "nesting too deep")
+	}
+	src := x.src
+	i = skipWS(src, i+1)
+	if i < len(src) && src[i] == ']' {
+		return i + 1
+	}
+	for {
+		if i = x.skip(i, depth); i < 0 {
+			return -1
+		}
+		i = skipWS(src, i)
+		if i >= len(src) {
+			return x.failAt(i, "',' or ']'")
+		}
+		switch src[i] {
+		case ',':
+			i = skipWS(src, i+1)
+		case ']':
+			return i + 1
+		default:
+			return x.failAt(i, "',' or ']' after an array element")
+		}
 	}
 }
 

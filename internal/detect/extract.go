@@ -39,11 +39,15 @@ type fnode struct {
 	slot     int32 // the field ending here, or -1
 	anyValue bool  // the slot takes values of any type, not only strings
 	children []fchild
+	// byFirst[c&63] is 1 + the index of the first child whose name starts
+	// with a byte c (0: none); the children of a bucket are chained.
+	byFirst [64]int32
 }
 
 type fchild struct {
 	name string
 	node int32
+	next int32 // 1 + the index of the next child of the bucket, or 0
 }
 
 // newFieldTree returns the tree of fields; slot i is fields[i]. A field in
@@ -58,7 +62,13 @@ func newFieldTree(fields []string, anyValue map[string]bool) *fieldTree {
 			if c < 0 {
 				c = int32(len(t.nodes))
 				t.nodes = append(t.nodes, fnode{slot: -1})
-				t.nodes[n].children = append(t.nodes[n].children, fchild{name: string(part), node: c})
+				nd := &t.nodes[n]
+				nd.children = append(nd.children, fchild{name: string(part), node: c})
+				link := &nd.byFirst[part[0]&63]
+				for *link != 0 {
+					link = &nd.children[*link-1].next
+				}
+				*link = int32(len(nd.children))
 			}
 			n = c
 		}
@@ -83,15 +93,18 @@ func (t *fieldTree) child(n int32, name []byte) int32 {
 // before a dot (names have no dots).
 func (t *fieldTree) resolve(n int32, key []byte) int32 {
 	for {
-		next := int32(-1)
 		if len(key) == 0 {
 			return -1
 		}
-		for _, c := range t.nodes[n].children {
-			// Names are not empty; the first byte and the part's end
-			// rule most children out before a comparison.
+		// Only the children that start with the key's first byte (most
+		// keys no rule wants have none) are compared.
+		nd := &t.nodes[n]
+		next := int32(-1)
+		for ci := nd.byFirst[key[0]&63]; ci != 0; {
+			c := &nd.children[ci-1]
+			ci = c.next
 			l := len(c.name)
-			if l > len(key) || c.name[0] != key[0] || l < len(key) && key[l] != '.' || c.name != b2s(key[:l]) {
+			if l > len(key) || l < len(key) && key[l] != '.' || c.name != b2s(key[:l]) {
 				continue
 			}
 			if l == len(key) {
@@ -541,11 +554,13 @@ func hasLess(x uint64, n byte) uint64 {
 // bytes at a time for a quote, a backslash or a control character.
 func (x *extractor) string(i int) (int, int) {
 	src := x.src
+	base := unsafe.Pointer(unsafe.SliceData(src))
 	j := i + 1
 	flags := 0
 	for {
 		for j+8 <= len(src) {
-			w := binary.LittleEndian.Uint64(src[j:])
+			// src[j:j+8], without the bounds checks.
+			w := binary.LittleEndian.Uint64(unsafe.Slice((*byte)(unsafe.Add(base, j)), 8))
 			m := hasByte(w, '"') | hasByte(w, '\\') | hasLess(w, 0x20)
 			if w&hi8 != 0 {
 				// Maybe past the string's end: it only costs a check.

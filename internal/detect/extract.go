@@ -272,7 +272,12 @@ func (x *extractor) object(i int, n int32, depth int) int {
 			return x.failAt(i, "':' after a key")
 		}
 		i = skipWS(src, i+1)
-		if i = x.value(i, child, depth); i < 0 {
+		if child >= 0 {
+			i = x.value(i, child, depth)
+		} else {
+			i = x.skipMember(i, depth)
+		}
+		if i < 0 {
 			return -1
 		}
 		i = skipWS(src, i)
@@ -368,6 +373,20 @@ func (x *extractor) skip(i int, depth int) int {
 	}
 }
 
+// skipMember is skip with the commonest members, strings and numbers, read
+// without its switch.
+func (x *extractor) skipMember(i int, depth int) int {
+	if i < len(x.src) {
+		if c := x.src[i]; c == '"' {
+			end, _ := x.string(i)
+			return end
+		} else if '0' <= c && c <= '9' {
+			return x.number(i)
+		}
+	}
+	return x.skip(i, depth)
+}
+
 // skipObject reads the object at src[i], which nothing is wanted of.
 func (x *extractor) skipObject(i int, depth int) int {
 	if depth > maxDepth {
@@ -391,7 +410,7 @@ func (x *extractor) skipObject(i int, depth int) int {
 			return x.failAt(i, "':' after a key")
 		}
 		i = skipWS(src, i+1)
-		if i = x.skip(i, depth); i < 0 {
+		if i = x.skipMember(i, depth); i < 0 {
 			return -1
 		}
 		i = skipWS(src, i)

@@ -573,24 +573,13 @@ func hasLess(x uint64, n byte) uint64 {
 // bytes at a time for a quote, a backslash or a control character.
 func (x *extractor) string(i int) (int, int) {
 	src := x.src
-	base := unsafe.Pointer(unsafe.SliceData(src))
 	j := i + 1
 	flags := 0
 	for {
-		for j+8 <= len(src) {
-			// src[j:j+8], without the bounds checks.
-			w := binary.LittleEndian.Uint64(unsafe.Slice((*byte)(unsafe.Add(base, j)), 8))
-			m := hasByte(w, '"') | hasByte(w, '\\') | hasLess(w, 0x20)
-			if w&hi8 != 0 {
-				// Maybe past the string's end: it only costs a check.
-				flags |= strHigh
-			}
-			if m == 0 {
-				j += 8
-				continue
-			}
-			j += bits.TrailingZeros64(m) / 8
-			break
+		var seen uint64
+		if j, seen = scanWords(src, j); seen&hi8 != 0 {
+			// Maybe past the string's end: it only costs a check.
+			flags |= strHigh
 		}
 		if j >= len(src) {
 			return x.fail(i, "unterminated string"), 0
@@ -626,6 +615,25 @@ func (x *extractor) string(i int) (int, int) {
 			j++
 		}
 	}
+}
+
+// scanWords returns the offset of the first quote, backslash or control
+// character at or after j, looking at eight bytes at a time, or the offset
+// past the last whole eight bytes, with the OR of the words read. A leaf
+// function, so that its loop keeps everything in registers.
+func scanWords(src []byte, j int) (int, uint64) {
+	base := unsafe.Pointer(unsafe.SliceData(src))
+	var seen uint64
+	for j+8 <= len(src) {
+		// src[j:j+8], without the bounds checks.
+		w := binary.LittleEndian.Uint64(unsafe.Slice((*byte)(unsafe.Add(base, j)), 8))
+		seen |= w
+		if m := hasByte(w, '"') | hasByte(w, '\\') | hasLess(w, 0x20); m != 0 {
+			return j + bits.TrailingZeros64(m)/8, seen
+		}
+		j += 8
+	}
+	return j, seen
 }
 
 // addString records the string src[i:end] (quotes included) as a value of

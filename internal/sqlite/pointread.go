@@ -76,9 +76,13 @@ func (p *pointReads) close() {
 // fast path could read it, false when the general path must.
 func (p *pointReads) read(ctx context.Context, view vigil.View, dataset, key string) (vigil.Document, bool) {
 	d := vigil.Document{View: view, Dataset: dataset, Key: key}
-	if p.live == nil {
+	if p.live == nil || ctx.Err() != nil {
 		return d, false
 	}
+	// As in AddDetections: statements without a cancellable context (the
+	// driver would watch each one from a goroutine of its own), ctx
+	// checked before them; these take microseconds.
+	ctx = context.WithoutCancel(ctx)
 	ds, ok := p.datasetID(ctx, view, dataset)
 	if !ok {
 		return d, false

@@ -252,9 +252,10 @@ func mapFile(f *os.File) []byte {
 }
 
 // mapped matches the events of a file mapped into memory: the lines are
-// viewed in place, with no copy of the input. A fault reading the mapping
-// (the file was truncated meanwhile) ends the file with an error, not the
-// process.
+// viewed in place, with no copy of the input, and the pages read are
+// released as it goes (they stay in the page cache), so the process does
+// not grow by the file's size. A fault reading the mapping (the file was
+// truncated meanwhile) ends the file with an error, not the process.
 func (m *matchRun) mapped(ctx context.Context, label string, data []byte) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	base := uintptr(unsafe.Pointer(unsafe.SliceData(data)))
@@ -270,7 +271,8 @@ func (m *matchRun) mapped(ctx context.Context, label string, data []byte) (err e
 		}
 		panic(r)
 	}()
-	next := readChunk
+	next, done := readChunk, 0
+	page := os.Getpagesize()
 	for p := 0; p < len(data); {
 		line := data[p:]
 		if i := bytes.IndexByte(line, '\n'); i >= 0 {
@@ -286,6 +288,10 @@ func (m *matchRun) mapped(ctx context.Context, label string, data []byte) (err e
 				return err
 			}
 			next = p + readChunk
+			if cut := p / page * page; cut > done {
+				syscall.Madvise(data[done:cut], syscall.MADV_DONTNEED)
+				done = cut
+			}
 		}
 	}
 	return nil

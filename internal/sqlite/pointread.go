@@ -21,6 +21,12 @@ import (
 // segments read (segment ids are never reused, and a segment's blocks never
 // change). Anything else (a key not merged yet, a pruned segment, a segment
 // of the first schema) goes to the general path.
+//
+// The blocks column is read through a reader's connection, which does not
+// map the file: the column comes after the entry list in a segment's row,
+// so reading it walks the list's overflow pages, and through the writer's
+// mapping the kernel would map each of those pages whole (about half a
+// megabyte per segment in the resident size).
 type pointReads struct {
 	mu     sync.Mutex
 	ds     map[[2]string]int64
@@ -34,22 +40,22 @@ type pointReads struct {
 // it, the map starts over.
 const maxPointSegments = 1 << 14
 
-// prepare prepares the statements on the writer's connection; on failure,
-// the fast path stays off.
-func (p *pointReads) prepare(ctx context.Context, rw *sql.DB) {
+// prepare prepares the statements on the writer's connection (the blocks
+// column's on the readers'); on failure, the fast path stays off.
+func (p *pointReads) prepare(ctx context.Context, rw, ro *sql.DB) {
 	var err error
-	prep := func(q string) *sql.Stmt {
+	prep := func(db *sql.DB, q string) *sql.Stmt {
 		if err != nil {
 			return nil
 		}
 		var st *sql.Stmt
-		st, err = rw.PrepareContext(ctx, q)
+		st, err = db.PrepareContext(ctx, q)
 		return st
 	}
-	live := prep(`SELECT ts, expires_at, seg, off, len FROM live WHERE ds = ? AND key = ?`)
-	block := prep(`SELECT data FROM raw_blocks WHERE seg = ? AND start = ?`)
-	dsID := prep(`SELECT id FROM live_datasets WHERE view = ? AND dataset = ?`)
-	segBlocks := prep(`SELECT blocks FROM raw_segments WHERE id = ?`)
+	live := prep(rw, `SELECT ts, expires_at, seg, off, len FROM live WHERE ds = ? AND key = ?`)
+	block := prep(rw, `SELECT data FROM raw_blocks WHERE seg = ? AND start = ?`)
+	dsID := prep(rw, `SELECT id FROM live_datasets WHERE view = ? AND dataset = ?`)
+	segBlocks := prep(ro, `SELECT blocks FROM raw_segments WHERE id = ?`)
 	if err != nil {
 		for _, st := range []*sql.Stmt{live, block, dsID, segBlocks} {
 			if st != nil {

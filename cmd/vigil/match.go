@@ -36,9 +36,13 @@ const (
 	// storeBatch is how many alerts are stored in one transaction (fewer
 	// when the input has nothing more buffered).
 	storeBatch = 1024
-	// readChunk is the input read at a time: the read buffer's size, and
-	// how much of a mapped file is matched between two stores of alerts.
+	// readChunk is the input read at a time (the read buffer's size); the
+	// alerts are stored when the buffer has been matched.
 	readChunk = 1 << 20
+	// mappedChunk is how much of a mapped file is matched between two
+	// stores of alerts (and releases of the pages read): each store is a
+	// transaction, a few hundred microseconds.
+	mappedChunk = 16 << 20
 )
 
 // matchOptions are the flags of `vigil match`.
@@ -254,7 +258,8 @@ func mapFile(f *os.File) []byte {
 // mapped matches the events of a file mapped into memory: the lines are
 // viewed in place, with no copy of the input, and the pages read are
 // released as it goes (they stay in the page cache), so the process does
-// not grow by the file's size. A fault reading the mapping (the file was
+// not grow by the file's size. The alerts are stored every storeBatch
+// alerts or mappedChunk bytes of input, and at the end. A fault reading the mapping (the file was
 // truncated meanwhile) ends the file with an error, not the process.
 func (m *matchRun) mapped(ctx context.Context, label string, data []byte) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
@@ -271,7 +276,7 @@ func (m *matchRun) mapped(ctx context.Context, label string, data []byte) (err e
 		}
 		panic(r)
 	}()
-	next, done := readChunk, 0
+	next, done := mappedChunk, 0
 	page := os.Getpagesize()
 	for p := 0; p < len(data); {
 		line := data[p:]
@@ -287,7 +292,7 @@ func (m *matchRun) mapped(ctx context.Context, label string, data []byte) (err e
 			if err := m.flush(ctx); err != nil {
 				return err
 			}
-			next = p + readChunk
+			next = p + mappedChunk
 			if cut := p / page * page; cut > done {
 				syscall.Madvise(data[done:cut], syscall.MADV_DONTNEED)
 				done = cut

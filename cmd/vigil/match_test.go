@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -12,10 +14,12 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/vigil-ti/vigil"
+	"github.com/vigil-ti/vigil/internal/detect"
 	"github.com/vigil-ti/vigil/internal/lockfile"
 	"github.com/vigil-ti/vigil/internal/sqlite"
 )
@@ -301,6 +305,53 @@ func TestMatchDelivers(t *testing.T) {
 	for k, c := range keys {
 		if k == "" || c != 1 {
 			t.Errorf("alert %q delivered %d times", k, c)
+		}
+	}
+}
+
+// TestMatchMappedFileTruncated: a file truncated while match reads it
+// through its mapping ends that file with an error naming it, instead of
+// killing the process.
+func TestMatchMappedFileTruncated(t *testing.T) {
+	path := writeFile(t, t.TempDir(), "events.ndjson", []byte(strings.Repeat(`{"event":{"id":"x"}}`+"\n", 10000)))
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	data := mapFile(f)
+	if data == nil {
+		t.Skip("the file could not be mapped")
+	}
+	defer syscall.Munmap(data)
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	eng, err := detect.New(detect.Config{}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	m := &matchRun{e: &env{stderr: &stderr}, eng: eng, out: bufio.NewWriter(io.Discard)}
+	err = m.mapped(t.Context(), "events.ndjson", data)
+	if err == nil || !strings.Contains(err.Error(), "events.ndjson: read line 1: the file changed while it was read") {
+		t.Fatalf("mapped = %v", err)
+	}
+}
+
+// TestMatchFileLastLine: a file read through its mapping whose last line
+// has no line end, or ends in a blank line, gives the same counts.
+func TestMatchFileLastLine(t *testing.T) {
+	cfg, _ := matchSetup(t, "")
+	for name, content := range map[string]string{
+		"no line end": strings.TrimSuffix(matchEvents, "\n"),
+		"blank end":   matchEvents + "\n  \n",
+	} {
+		plain := writeFile(t, t.TempDir(), "events.ndjson", []byte(content))
+		code, _, errOut := runIn(t, nil, "--config", cfg, "match", "--no-actions", plain)
+		if code != 0 || !strings.Contains(errOut, "events=4 malformed=2 alerts=2 suppressed=1") ||
+			!strings.Contains(errOut, ":6: malformed: not valid JSON: invalid character 'o'") {
+			t.Errorf("%s: %d\n%s", name, code, errOut)
 		}
 	}
 }

@@ -82,6 +82,11 @@ type Engine struct {
 	stats   Stats
 	sight   *recorder  // nil: sightings are not recorded
 	ev      eventState // of the event being matched, for sight
+	// now is the time of the event being matched, read from the clock
+	// when first needed (nowOK): most events match nothing and record no
+	// sighting, and need none.
+	now   time.Time
+	nowOK bool
 }
 
 // use is one rule that matches a field.
@@ -210,7 +215,7 @@ func (e *Engine) Match(ctx context.Context, line []byte) ([]vigil.Detection, err
 			}
 		}
 	}
-	now := e.clock.Now()
+	e.nowOK = false
 	idx := snap.index
 	if e.misses.snap != snap {
 		e.misses.reset(snap)
@@ -229,15 +234,20 @@ func (e *Engine) Match(ctx context.Context, line []byte) ([]vigil.Detection, err
 			h := e.misses.hash(u.lookup, val)
 			if e.misses.known(h) {
 				if e.sight != nil {
-					e.record(ctx, h, u.lookup, v.slot, val, line, now)
+					e.record(ctx, h, u.lookup, v.slot, val, line, e.eventNow())
 				}
 				continue
 			}
-			e.refs = lookupValue(idx, u.lookup, val, now, e.refs[:0])
+			// First without regard to expiry (the zero time), which needs
+			// no clock: only a value some indicator has is looked up
+			// again for those unexpired now.
+			if e.refs = lookupValue(idx, u.lookup, val, time.Time{}, e.refs[:0]); len(e.refs) > 0 {
+				e.refs = lookupValue(idx, u.lookup, val, e.eventNow(), e.refs[:0])
+			}
 			if len(e.refs) == 0 {
 				e.misses.add(h)
 				if e.sight != nil {
-					e.record(ctx, h, u.lookup, v.slot, val, line, now)
+					e.record(ctx, h, u.lookup, v.slot, val, line, e.eventNow())
 				}
 			}
 			for _, r := range e.refs {
@@ -249,7 +259,15 @@ func (e *Engine) Match(ctx context.Context, line []byte) ([]vigil.Detection, err
 	if len(hits) == 0 {
 		return nil, nil
 	}
-	return e.alerts(ctx, snap, line, now)
+	return e.alerts(ctx, snap, line, e.eventNow())
+}
+
+// eventNow returns the time of the event being matched.
+func (e *Engine) eventNow() time.Time {
+	if !e.nowOK {
+		e.now, e.nowOK = e.clock.Now(), true
+	}
+	return e.now
 }
 
 // missCache remembers values that matched nothing in one Snapshot, so

@@ -39,11 +39,15 @@ type fnode struct {
 	slot     int32 // the field ending here, or -1
 	anyValue bool  // the slot takes values of any type, not only strings
 	children []fchild
+	// byFirst[c&63] is 1 + the index of the first child whose name starts
+	// with a byte c (0: none); the children of a bucket are chained.
+	byFirst [64]int32
 }
 
 type fchild struct {
 	name string
 	node int32
+	next int32 // 1 + the index of the next child of the bucket, or 0
 }
 
 // newFieldTree returns the tree of fields; slot i is fields[i]. A field in
@@ -58,7 +62,13 @@ func newFieldTree(fields []string, anyValue map[string]bool) *fieldTree {
 			if c < 0 {
 				c = int32(len(t.nodes))
 				t.nodes = append(t.nodes, fnode{slot: -1})
-				t.nodes[n].children = append(t.nodes[n].children, fchild{name: string(part), node: c})
+				nd := &t.nodes[n]
+				nd.children = append(nd.children, fchild{name: string(part), node: c})
+				link := &nd.byFirst[part[0]&63]
+				for *link != 0 {
+					link = &nd.children[*link-1].next
+				}
+				*link = int32(len(nd.children))
 			}
 			n = c
 		}
@@ -79,17 +89,34 @@ func (t *fieldTree) child(n int32, name []byte) int32 {
 }
 
 // resolve returns the node that the key (dotted or not) leads to from node
-// n, or -1.
+// n, or -1. A child matches a key that it is the whole of, or the part of
+// before a dot (names have no dots).
 func (t *fieldTree) resolve(n int32, key []byte) int32 {
 	for {
-		i := bytes.IndexByte(key, '.')
-		if i < 0 {
-			return t.child(n, key)
-		}
-		if n = t.child(n, key[:i]); n < 0 {
+		if len(key) == 0 {
 			return -1
 		}
-		key = key[i+1:]
+		// Only the children that start with the key's first byte (most
+		// keys no rule wants have none) are compared.
+		nd := &t.nodes[n]
+		next := int32(-1)
+		for ci := nd.byFirst[key[0]&63]; ci != 0; {
+			c := &nd.children[ci-1]
+			ci = c.next
+			l := len(c.name)
+			if l > len(key) || l < len(key) && key[l] != '.' || c.name != b2s(key[:l]) {
+				continue
+			}
+			if l == len(key) {
+				return c.node
+			}
+			next, key = c.node, key[l+1:]
+			break
+		}
+		if next < 0 {
+			return -1
+		}
+		n = next
 	}
 }
 
@@ -191,7 +218,16 @@ func (x *extractor) str(v *fieldValue) string {
 // raw returns v's JSON text.
 func (x *extractor) raw(v *fieldValue) []byte { return x.src[v.rawA:v.rawB] }
 
+// skipWS returns the offset of the first byte at or after i that is not
+// white space.
 func skipWS(src []byte, i int) int {
+	if i < len(src) && src[i] > ' ' {
+		return i
+	}
+	return skipWSSlow(src, i)
+}
+
+func skipWSSlow(src []byte, i int) int {
 	for i < len(src) {
 		switch src[i] {
 		case ' ', '\t', '\n', '\r':
@@ -236,7 +272,12 @@ func (x *extractor) object(i int, n int32, depth int) int {
 			return x.failAt(i, "':' after a key")
 		}
 		i = skipWS(src, i+1)
-		if i = x.value(i, child, depth); i < 0 {
+		if child >= 0 {
+			i = x.value(i, child, depth)
+		} else {
+			i = x.skipMember(i, depth)
+		}
+		if i < 0 {
 			return -1
 		}
 		i = skipWS(src, i)
@@ -261,10 +302,10 @@ func (x *extractor) value(i int, n int32, depth int) int {
 	if i >= len(src) {
 		return x.failAt(i, "a value")
 	}
-	slot, anyValue := int32(-1), false
-	if n >= 0 {
-		slot, anyValue = x.t.nodes[n].slot, x.t.nodes[n].anyValue
+	if n < 0 {
+		return x.skip(i, depth)
 	}
+	slot, anyValue := x.t.nodes[n].slot, x.t.nodes[n].anyValue
 	switch c := src[i]; c {
 	case '"':
 		end, flags := x.string(i)
@@ -273,11 +314,12 @@ func (x *extractor) value(i int, n int32, depth int) int {
 		}
 		return end
 	case '{':
-		sub := int32(-1)
-		if n >= 0 && len(x.t.nodes[n].children) > 0 {
-			sub = n
+		var end int
+		if len(x.t.nodes[n].children) > 0 {
+			end = x.object(i, n, depth+1)
+		} else {
+			end = x.skipObject(i, depth+1)
 		}
-		end := x.object(i, sub, depth+1)
 		if end >= 0 && anyValue {
 			x.vals = append(x.vals, fieldValue{slot: slot, rawA: int32(i), rawB: int32(end), a: int32(i), b: int32(end)})
 		}
@@ -299,6 +341,119 @@ func (x *extractor) value(i int, n int32, depth int) int {
 			return end
 		}
 		return x.failAt(i, "a value")
+	}
+}
+
+// skip reads the value at src[i], which nothing is wanted of, and returns
+// the offset after it: value without the bookkeeping.
+func (x *extractor) skip(i int, depth int) int {
+	src := x.src
+	if i >= len(src) {
+		return x.failAt(i, "a value")
+	}
+	switch c := src[i]; c {
+	case '"':
+		end, _ := x.string(i)
+		return end
+	case '{':
+		return x.skipObject(i, depth+1)
+	case '[':
+		return x.skipArray(i, depth+1)
+	case 't':
+		return x.literal(i, "true", -1, false)
+	case 'f':
+		return x.literal(i, "false", -1, false)
+	case 'n':
+		return x.literal(i, "null", -1, false)
+	default:
+		if c == '-' || '0' <= c && c <= '9' {
+			return x.number(i)
+		}
+		return x.failAt(i, "a value")
+	}
+}
+
+// skipMember is skip with the commonest members, strings and numbers, read
+// without its switch.
+func (x *extractor) skipMember(i int, depth int) int {
+	if i < len(x.src) {
+		if c := x.src[i]; c == '"' {
+			end, _ := x.string(i)
+			return end
+		} else if '0' <= c && c <= '9' {
+			return x.number(i)
+		}
+	}
+	return x.skip(i, depth)
+}
+
+// skipObject reads the object at src[i], which nothing is wanted of.
+func (x *extractor) skipObject(i int, depth int) int {
+	if depth > maxDepth {
+		return x.fail(i, "nesting too deep")
+	}
+	src := x.src
+	i = skipWS(src, i+1)
+	if i < len(src) && src[i] == '}' {
+		return i + 1
+	}
+	for {
+		if i >= len(src) || src[i] != '"' {
+			return x.failAt(i, "a string key")
+		}
+		end, _ := x.string(i)
+		if end < 0 {
+			return -1
+		}
+		i = skipWS(src, end)
+		if i >= len(src) || src[i] != ':' {
+			return x.failAt(i, "':' after a key")
+		}
+		i = skipWS(src, i+1)
+		if i = x.skipMember(i, depth); i < 0 {
+			return -1
+		}
+		i = skipWS(src, i)
+		if i >= len(src) {
+			return x.failAt(i, "',' or '}'")
+		}
+		switch src[i] {
+		case ',':
+			i = skipWS(src, i+1)
+		case '}':
+			return i + 1
+		default:
+			return x.failAt(i, "',' or '}' after an object member")
+		}
+	}
+}
+
+// skipArray reads the array at src[i], which nothing is wanted of.
+func (x *extractor) skipArray(i int, depth int) int {
+	if depth > maxDepth {
+		return x.fail(i, "nesting too deep")
+	}
+	src := x.src
+	i = skipWS(src, i+1)
+	if i < len(src) && src[i] == ']' {
+		return i + 1
+	}
+	for {
+		if i = x.skip(i, depth); i < 0 {
+			return -1
+		}
+		i = skipWS(src, i)
+		if i >= len(src) {
+			return x.failAt(i, "',' or ']'")
+		}
+		switch src[i] {
+		case ',':
+			i = skipWS(src, i+1)
+		case ']':
+			return i + 1
+		default:
+			return x.failAt(i, "',' or ']' after an array element")
+		}
 	}
 }
 
@@ -421,19 +576,10 @@ func (x *extractor) string(i int) (int, int) {
 	j := i + 1
 	flags := 0
 	for {
-		for j+8 <= len(src) {
-			w := binary.LittleEndian.Uint64(src[j:])
-			m := hasByte(w, '"') | hasByte(w, '\\') | hasLess(w, 0x20)
-			if w&hi8 != 0 {
-				// Maybe past the string's end: it only costs a check.
-				flags |= strHigh
-			}
-			if m == 0 {
-				j += 8
-				continue
-			}
-			j += bits.TrailingZeros64(m) / 8
-			break
+		var seen uint64
+		if j, seen = scanWords(src, j); seen&hi8 != 0 {
+			// Maybe past the string's end: it only costs a check.
+			flags |= strHigh
 		}
 		if j >= len(src) {
 			return x.fail(i, "unterminated string"), 0
@@ -469,6 +615,25 @@ func (x *extractor) string(i int) (int, int) {
 			j++
 		}
 	}
+}
+
+// scanWords returns the offset of the first quote, backslash or control
+// character at or after j, looking at eight bytes at a time, or the offset
+// past the last whole eight bytes, with the OR of the words read. A leaf
+// function, so that its loop keeps everything in registers.
+func scanWords(src []byte, j int) (int, uint64) {
+	base := unsafe.Pointer(unsafe.SliceData(src))
+	var seen uint64
+	for j+8 <= len(src) {
+		// src[j:j+8], without the bounds checks.
+		w := binary.LittleEndian.Uint64(unsafe.Slice((*byte)(unsafe.Add(base, j)), 8))
+		seen |= w
+		if m := hasByte(w, '"') | hasByte(w, '\\') | hasLess(w, 0x20); m != 0 {
+			return j + bits.TrailingZeros64(m)/8, seen
+		}
+		j += 8
+	}
+	return j, seen
 }
 
 // addString records the string src[i:end] (quotes included) as a value of

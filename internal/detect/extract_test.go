@@ -8,6 +8,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/vigil-ti/vigil/internal/detect/detecttest"
+	"github.com/vigil-ti/vigil/internal/matcher/matchertest"
 )
 
 // testFields are the fields the extractor tests look for.
@@ -225,4 +228,30 @@ func FuzzExtract(f *testing.F) {
 			t.Fatalf("%q:\ngot  %q\nwant %q", line, got, ref)
 		}
 	})
+}
+
+// BenchmarkExtract scans generated ECS events of about 600 bytes for the
+// built-in rules' fields: the extractor alone (BenchmarkMatch adds the
+// lookups and the alerts).
+func BenchmarkExtract(b *testing.B) {
+	cfg := matchertest.DefaultConfig()
+	g := matchertest.New(cfg)
+	ev := detecttest.New(detecttest.Config{Indicators: g, N: 1000, HitRate: 0.01, Seed: 1, Now: cfg.Now})
+	const n = 1 << 12
+	lines := make([][]byte, n)
+	size := 0
+	for i := range lines {
+		lines[i] = ev.Append(nil, uint64(i))
+		size += len(lines[i])
+	}
+	e, err := New(Config{}, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(size / n))
+	for i := 0; b.Loop(); i++ {
+		if err := e.x.scan(lines[i&(n-1)]); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

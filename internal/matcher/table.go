@@ -163,10 +163,11 @@ func mapBytes(n int, slot uintptr) int64 {
 // uint32, IPv6 addresses and binary digests as byte arrays. While building,
 // the map values are value ids; after finish, entry offsets.
 type fixedTable[K comparable] struct {
-	ids  map[K]uint32
-	data []byte
-	recs int
-	b    builder
+	ids    map[K]uint32
+	filter filter
+	data   []byte
+	recs   int
+	b      builder
 }
 
 func (t *fixedTable[K]) add(k K, ref uint32, exp int64) error {
@@ -189,12 +190,17 @@ func (t *fixedTable[K]) finish() {
 	t.recs = t.b.count()
 	data, offs := t.b.layout(nil, nil)
 	t.data = data
+	t.filter = newFilter(len(t.ids))
 	for k, id := range t.ids {
 		t.ids[k] = offs[id]
+		t.filter.add(fixedHash(&k))
 	}
 }
 
 func (t *fixedTable[K]) match(dst []uint32, k K, now int64) []uint32 {
+	if !t.filter.mayHave(fixedHash(&k)) {
+		return dst
+	}
 	if off, ok := t.ids[k]; ok {
 		dst = appendLive(dst, t.data, int(off), now)
 	}
@@ -206,7 +212,7 @@ func (t *fixedTable[K]) stats() KindStats {
 	return KindStats{
 		Indicators: t.recs,
 		Values:     len(t.ids),
-		Bytes:      mapBytes(len(t.ids), unsafe.Sizeof(k)+4) + int64(cap(t.data)),
+		Bytes:      mapBytes(len(t.ids), unsafe.Sizeof(k)+4) + int64(cap(t.data)) + t.filter.bytes(),
 	}
 }
 
@@ -214,12 +220,13 @@ func (t *fixedTable[K]) stats() KindStats {
 // against the value kept in its entry. The few values whose hash collides
 // with another value's go to a small string-keyed map.
 type strTable struct {
-	seed maphash.Seed
-	ids  map[uint64]uint32
-	coll map[string]uint32
-	data []byte
-	recs int
-	n    int // distinct values
+	seed   maphash.Seed
+	ids    map[uint64]uint32
+	filter filter // of the hashes of every value
+	coll   map[string]uint32
+	data   []byte
+	recs   int
+	n      int // distinct values
 	// While building: value id i is vals[off[i]:off[i+1]].
 	vals []byte
 	off  []uint32
@@ -279,8 +286,12 @@ func (t *strTable) finish() {
 		return uvarintLen(uint64(n)) + n
 	})
 	t.data = data
+	// A colliding value has the hash of a value in ids: the filter of
+	// the ids' hashes passes it.
+	t.filter = newFilter(len(t.ids))
 	for h, id := range t.ids {
 		t.ids[h] = offs[id]
+		t.filter.add(h)
 	}
 	for v, id := range t.coll {
 		t.coll[v] = offs[id]
@@ -305,7 +316,11 @@ func (t *strTable) entry(off uint32) (string, int) {
 }
 
 func (t *strTable) match(dst []uint32, v string, now int64) []uint32 {
-	off, ok := t.ids[maphash.String(t.seed, v)]
+	h := maphash.String(t.seed, v)
+	if !t.filter.mayHave(h) {
+		return dst
+	}
+	off, ok := t.ids[h]
 	if !ok {
 		return dst
 	}
@@ -326,7 +341,7 @@ func (t *strTable) stats() KindStats {
 	return KindStats{
 		Indicators: t.recs,
 		Values:     t.n,
-		Bytes:      mapBytes(len(t.ids), 8+4) + int64(cap(t.data)) + int64(len(t.coll))*64,
+		Bytes:      mapBytes(len(t.ids), 8+4) + int64(cap(t.data)) + int64(len(t.coll))*64 + t.filter.bytes(),
 	}
 }
 

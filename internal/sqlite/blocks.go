@@ -153,15 +153,22 @@ func segmentPlain(ctx context.Context, q queryer, id int64, body, list []byte) (
 // blockDoc returns the document at [off-start, off-start+n) of a block
 // (the block starting at start in its segment's NDJSON), decoding it.
 func blockDoc(id, start int64, data []byte, off, n int64) ([]byte, error) {
-	plain, err := s2.Decode(nil, data)
+	doc, _, err := blockDocInto(nil, id, start, data, off, n)
+	return doc, err
+}
+
+// blockDocInto is blockDoc decoding into buf when it is large enough; it
+// also returns the decoded block, which the document views.
+func blockDocInto(buf []byte, id, start int64, data []byte, off, n int64) (doc, plain []byte, err error) {
+	plain, err = s2.Decode(buf[:cap(buf)], data)
 	if err != nil {
-		return nil, fmt.Errorf("store: raw segment %d is corrupt: block at %d: %w", id, start, err)
+		return nil, nil, fmt.Errorf("store: raw segment %d is corrupt: block at %d: %w", id, start, err)
 	}
 	i := off - start
 	if i < 0 || i > int64(len(plain)) || n > int64(len(plain))-i {
-		return nil, fmt.Errorf("store: raw segment %d: block at %d does not hold [%d, %d): %w", id, start, off, off+n, errCorrupt)
+		return nil, plain, fmt.Errorf("store: raw segment %d: block at %d does not hold [%d, %d): %w", id, start, off, off+n, errCorrupt)
 	}
-	return plain[i : i+n : i+n], nil
+	return plain[i : i+n : i+n], plain, nil
 }
 
 // legacyDoc returns the document at [off, off+n) of a first-schema segment,

@@ -125,7 +125,8 @@ const liveDocMmap = 64 << 30
 // view, expired or not (an expired row stays until it is pruned, while its
 // raw segment is kept), and whether there is one. Detection reads the
 // indicators it matched with it. It reads the live row, then only the block
-// of the raw segment that holds the document; a key found only in documents
+// of the raw segment that holds the document (a writer with two
+// primary-key reads: see pointReads); a key found only in documents
 // not merged yet is looked up among those, which costs a read of the
 // dataset's waiting documents (a writer merges them all when it opens the
 // store and at the end of every pull). The Document's Type is not set.
@@ -149,7 +150,11 @@ WHERE ds.view = ? AND ds.dataset = ? AND l.key = ?`
 		db.pointOnce.Do(func() {
 			db.rw.ExecContext(ctx, fmt.Sprintf("PRAGMA mmap_size = %d", liveDocMmap))
 			db.pointStmt, _ = db.rw.PrepareContext(ctx, q) // on failure, queries below prepare each time
+			db.point.prepare(ctx, db.rw, db.ro)
 		})
+		if fd, ok := db.point.read(ctx, view, dataset, key); ok {
+			return fd, true, nil
+		}
 	}
 	var row *sql.Row
 	if db.pointStmt != nil {

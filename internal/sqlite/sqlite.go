@@ -145,6 +145,7 @@ type DB struct {
 	// prepares pointStmt (LiveDocument).
 	pointOnce sync.Once
 	pointStmt *sql.Stmt
+	point     pointReads // LiveDocument's fast path (pointread.go)
 }
 
 var _ vigil.Store = (*DB)(nil)
@@ -289,6 +290,7 @@ func (db *DB) Close() error {
 	if db.pointStmt != nil {
 		errs = append(errs, db.pointStmt.Close())
 	}
+	db.point.close()
 	db.upserts = nil
 	db.pend.drop()
 	db.wmu.Unlock()

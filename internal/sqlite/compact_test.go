@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -202,5 +203,41 @@ func TestMergeChunks(t *testing.T) {
 	stats, err := db.Stats(ctx)
 	if err != nil || len(stats) != 1 || stats[0].Live != 2000 {
 		t.Fatalf("stats %+v %v, want 2000 live rows", stats, err)
+	}
+}
+
+// TestSegmentBlocks: a page larger than a block is cut into several, each
+// document whole in one; every document reads back, alone and with the
+// view.
+func TestSegmentBlocks(t *testing.T) {
+	c := &clock{t: t0}
+	db, _ := open(t, c, 24*time.Hour)
+	ctx := t.Context()
+	far := t0.Add(365 * 24 * time.Hour)
+	want := map[string]string{}
+	var docs []vigil.Document
+	for i := range 300 {
+		d := ioc(fmt.Sprintf("10.4.%d.%d", i/256, i%256), t0, far)
+		// Documents of 200 to 2,000 bytes: a block ends inside most of
+		// them.
+		pad := strings.Repeat("x", 200+(i*37)%1800)
+		d.Source = fmt.Appendf(nil, `{"threat":{"indicator":{"name":%q}},"pad":%q}`, d.Key, pad)
+		want[d.Key] = string(d.Source)
+		docs = append(docs, d)
+	}
+	if _, err := db.WritePage(ctx, vigil.Page{Source: "s", Dataset: "test.ioc", Docs: docs}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := liveKeys(t, db, vigil.ViewIndicators); !maps.Equal(got, want) {
+		t.Fatalf("live view: %d keys, want %d", len(got), len(want))
+	}
+	for key, src := range want {
+		d, ok, err := db.LiveDocument(ctx, vigil.ViewIndicators, "test.ioc", key)
+		if err != nil || !ok || string(d.Source) != src {
+			t.Fatalf("%s: %v %v, %d bytes, want %d", key, ok, err, len(d.Source), len(src))
+		}
 	}
 }

@@ -38,10 +38,8 @@ func (a *app) watchImports(ctx context.Context, stop <-chan struct{}, after func
 		case err != nil:
 			a.log.Error("watching for imports", "err", err)
 			continue
-		case last <= mark:
-			// Nothing new (ids only grow; pruned pages lower the
-			// last one).
-			continue
+		case last == mark:
+			continue // nothing new
 		case last != seen:
 			seen = last // still coming: wait for the next check
 			continue

@@ -71,8 +71,11 @@ const compactDocs = 4096
 // again: fewer than half of its documents are live, or fewer than a
 // quarter of compactDocs, so that it can be packed with others.
 func recompact(c candidate) bool {
-	return int64(len(c.live))*2 < c.docs || len(c.live) < compactDocs/4
+	return sparse(c) || len(c.live) < compactDocs/4
 }
+
+// sparse reports whether fewer than half of segment c's documents are live.
+func sparse(c candidate) bool { return int64(len(c.live))*2 < c.docs }
 
 // packCandidates groups the segments to compact: consecutive segments (in
 // id order) of one source and dataset, up to compactDocs live documents a
@@ -82,13 +85,13 @@ func packCandidates(cands []candidate) [][]candidate {
 	type origin struct{ source, dataset string }
 	open := map[origin]int{} // index in groups of the group being filled
 	var groups [][]candidate
-	live := map[int]int{} // live documents by group
+	var live []int // live documents by group
 	for _, c := range cands {
 		o := origin{c.source, c.dataset}
 		g, ok := open[o]
 		if !ok || live[g]+len(c.live) > compactDocs {
 			g = len(groups)
-			groups = append(groups, nil)
+			groups, live = append(groups, nil), append(live, 0)
 			open[o] = g
 		}
 		groups[g] = append(groups[g], c)
@@ -96,7 +99,7 @@ func packCandidates(cands []candidate) [][]candidate {
 	}
 	out := groups[:0]
 	for _, g := range groups {
-		if len(g) == 1 && g[0].compacted && int64(len(g[0].live))*2 >= g[0].docs {
+		if len(g) == 1 && g[0].compacted && !sparse(g[0]) {
 			continue
 		}
 		out = append(out, g)

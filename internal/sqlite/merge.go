@@ -674,6 +674,46 @@ func (db *DB) upsertBatch(ctx, sctx context.Context, tx *sql.Tx, full *sql.Stmt,
 	// the chunk's, as bound. Otherwise the upsert runs on the chunk, and
 	// reports the rows the insert added as replacing themselves. A chunk
 	// tries the insert first while the one before it was new keys only.
+	setLive := func(seg, pos int64) {
+		if m := masks[seg]; pos >= 0 && int(pos) < len(m)*8 {
+			m[pos/8] |= 1 << (pos % 8)
+		}
+	}
+	// upsertChunk upserts the chunk in args and reports whether every row
+	// was a new key.
+	upsertChunk := func() (bool, error) {
+		stmt, done, err := db.chunkStmt(sctx, tx, full, rows, upsertSQL)
+		if err != nil {
+			return false, fmt.Errorf("prepare: %w", err)
+		}
+		defer done()
+		res, err := stmt.QueryContext(sctx, args...)
+		if err != nil {
+			return false, err
+		}
+		defer res.Close()
+		fresh := 0
+		for res.Next() {
+			var seg, pos, prev int64
+			if err := res.Scan(&seg, &pos, &prev); err != nil {
+				return false, err
+			}
+			won++
+			if prev == seg*maxEntries+pos {
+				// Inserted by the INSERT OR IGNORE before.
+				prev = -1
+			}
+			setLive(seg, pos)
+			if prev < 0 {
+				st.Inserted++
+				fresh++
+				continue
+			}
+			ps := prev / maxEntries
+			clears[ps] = append(clears[ps], int32(prev%maxEntries))
+		}
+		return fresh == rows, res.Err()
+	}
 	tryInsert := true
 	flush := func() error {
 		if rows == 0 {
@@ -682,64 +722,28 @@ func (db *DB) upsertBatch(ctx, sctx context.Context, tx *sql.Tx, full *sql.Stmt,
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("store: merge live views: %w", err)
 		}
+		allNew := false
 		if tryInsert {
-			inserted, err := db.insertChunk(sctx, tx, rows, args)
-			if err != nil {
+			var err error
+			if allNew, err = db.insertChunk(sctx, tx, rows, args); err != nil {
 				return fmt.Errorf("store: merge live views: %w", err)
 			}
-			if inserted {
+			if allNew {
+				// The rows are the chunk's, as bound.
 				for r := range rows {
-					seg, pos := args[r*upsertArgs+4].(int64), args[r*upsertArgs+5].(int64)
-					if m := masks[seg]; pos >= 0 && int(pos) < len(m)*8 {
-						m[pos/8] |= 1 << (pos % 8)
-					}
+					setLive(args[r*upsertArgs+4].(int64), args[r*upsertArgs+5].(int64))
 				}
 				st.Inserted += rows
 				won += rows
-				upserted += rows
-				clear(args)
-				args = args[:0]
-				rows = 0
-				return nil
 			}
 		}
-		stmt, done, err := db.chunkStmt(sctx, tx, full, rows, upsertSQL)
-		if err != nil {
-			return fmt.Errorf("store: merge live views: prepare: %w", err)
-		}
-		defer done()
-		res, err := stmt.QueryContext(sctx, args...)
-		if err != nil {
-			return fmt.Errorf("store: merge live views: %w", err)
-		}
-		defer res.Close()
-		fresh := 0
-		for res.Next() {
-			var seg, pos, prev int64
-			if err := res.Scan(&seg, &pos, &prev); err != nil {
+		if !allNew {
+			var err error
+			if allNew, err = upsertChunk(); err != nil {
 				return fmt.Errorf("store: merge live views: %w", err)
 			}
-			won++
-			if prev == seg*maxEntries+pos {
-				// Inserted by the INSERT OR IGNORE above.
-				prev = -1
-			}
-			if prev < 0 {
-				st.Inserted++
-				fresh++
-			}
-			if m := masks[seg]; pos >= 0 && int(pos) < len(m)*8 {
-				m[pos/8] |= 1 << (pos % 8)
-			}
-			if prev >= 0 {
-				ps := prev / maxEntries
-				clears[ps] = append(clears[ps], int32(prev%maxEntries))
-			}
 		}
-		if err := res.Err(); err != nil {
-			return fmt.Errorf("store: merge live views: %w", err)
-		}
-		tryInsert = fresh == rows
+		tryInsert = allNew
 		upserted += rows
 		clear(args)
 		args = args[:0]

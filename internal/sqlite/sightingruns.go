@@ -219,13 +219,8 @@ func (it *runIter) load(bi int) error {
 	if err := it.q.QueryRowContext(it.ctx, `SELECT data FROM sighting_blocks WHERE run = ? AND first = ?`, it.run, it.firsts[bi]).Scan(&data); err != nil {
 		return err
 	}
-	n, err := s2.DecodedLen(data)
-	if err != nil {
-		return fmt.Errorf("sighting run %d: %w", it.run, err)
-	}
-	if cap(it.plain) < n {
-		it.plain = make([]byte, n)
-	}
+	// Decoded into the last block's buffer, or a new one when it is short.
+	var err error
 	if it.plain, err = s2.Decode(it.plain[:cap(it.plain)], data); err != nil {
 		return fmt.Errorf("sighting run %d: %w", it.run, err)
 	}

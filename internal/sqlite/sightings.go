@@ -188,14 +188,3 @@ WHERE m.seg > ? AND m.seg <= ? ORDER BY m.seg LIMIT ?`, last, wm, liveChunk)
 		}
 	}
 }
-
-// SourceSegments returns the last segment that source wrote, and the
-// live-eligible documents of its segments after after: serve finds there
-// the pages that a `vigil import` beside it wrote.
-func (db *DB) SourceSegments(ctx context.Context, source string, after int64) (last, liveDocs int64, err error) {
-	err = db.ro.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0), COALESCE(SUM(live_docs) FILTER (WHERE id > ?), 0) FROM raw_segments WHERE source = ? AND compacted = 0`, after, source).Scan(&last, &liveDocs)
-	if err != nil {
-		return 0, 0, fmt.Errorf("store: read the segments of %s: %w", source, err)
-	}
-	return last, liveDocs, nil
-}

@@ -986,3 +986,16 @@ func (db *DB) RawDocs(ctx context.Context, dataset string, fn func(doc []byte) e
 	}
 	return nil
 }
+
+// SourceSegments returns the last raw segment that source wrote after the
+// segment after (after itself when none), and the live-eligible documents
+// of its segments after after: serve finds there the pages that a `vigil
+// import` beside it wrote. It reads the segments after after only.
+func (db *DB) SourceSegments(ctx context.Context, source string, after int64) (last, liveDocs int64, err error) {
+	err = db.ro.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), ?), COALESCE(SUM(live_docs), 0) FROM raw_segments WHERE id > ? AND source = ? AND compacted = 0`,
+		after, after, source).Scan(&last, &liveDocs)
+	if err != nil {
+		return 0, 0, fmt.Errorf("store: read the segments of %s: %w", source, err)
+	}
+	return last, liveDocs, nil
+}

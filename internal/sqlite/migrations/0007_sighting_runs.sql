@@ -1,8 +1,8 @@
 -- Sightings as sorted runs, in place of one row per (day, kind, key): a
 -- recorder's batch of a day's sightings is written as one run of sorted,
--- s2-encoded blocks, and runs of a day are merged when a new one is as
--- large as half of the one before it, so a day holds a few runs of
--- growing size. Upserting each sighting into one table of random keys
+-- s2-encoded blocks, and a new run takes in the runs of its day before it
+-- while each is no larger than what it has taken so far (like the bits of
+-- a binary counter), so a day holds a few runs of growing size. Upserting each sighting into one table of random keys
 -- rewrote more of the table with every batch as it grew (12 µs a sighting
 -- at 2 million); a run costs a sort and an encoding, and a sighting is
 -- rewritten by a merge a few times over its day.

@@ -45,7 +45,8 @@ type Options struct {
 	// Ready, when not nil, is closed once the Engine has a Snapshot; Run
 	// matches nothing before (requests wait in the queue, then get 429).
 	Ready <-chan struct{}
-	// Stored, when not nil, is called after alerts were stored, e.g. to
+	// Stored, when not nil, is called after alerts were stored, before the
+	// requests that brought them are answered, e.g. to
 	// wake the outbox's deliverer.
 	Stored func()
 	Logger *slog.Logger
@@ -439,14 +440,16 @@ func (p *Pipeline) flush(ctx context.Context) {
 	}
 	clear(p.pending)
 	p.pending = p.pending[:0]
+	// Before the requests are answered: a client that sees its answer
+	// finds the deliveries already kicked.
+	if err == nil && p.opts.Stored != nil {
+		p.opts.Stored()
+	}
 	for _, j := range p.waiting {
 		p.finish(j, err)
 	}
 	clear(p.waiting)
 	p.waiting = p.waiting[:0]
-	if err == nil && p.opts.Stored != nil {
-		p.opts.Stored()
-	}
 }
 
 // queue is the bounded queue: bytes are reserved while a body is read, and

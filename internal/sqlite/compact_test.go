@@ -209,35 +209,121 @@ func TestMergeChunks(t *testing.T) {
 // TestSegmentBlocks: a page larger than a block is cut into several, each
 // document whole in one; every document reads back, alone and with the
 // view.
-func TestSegmentBlocks(t *testing.T) {
-	c := &clock{t: t0}
-	db, _ := open(t, c, 24*time.Hour)
-	ctx := t.Context()
+// blockDocs returns n documents of 200 to 2,000 bytes, so that a block
+// ends inside most of them, and their sources by key.
+func blockDocs(n int) ([]vigil.Document, map[string]string) {
 	far := t0.Add(365 * 24 * time.Hour)
 	want := map[string]string{}
 	var docs []vigil.Document
-	for i := range 300 {
+	for i := range n {
 		d := ioc(fmt.Sprintf("10.4.%d.%d", i/256, i%256), t0, far)
-		// Documents of 200 to 2,000 bytes: a block ends inside most of
-		// them.
 		pad := strings.Repeat("x", 200+(i*37)%1800)
 		d.Source = fmt.Appendf(nil, `{"threat":{"indicator":{"name":%q}},"pad":%q}`, d.Key, pad)
 		want[d.Key] = string(d.Source)
 		docs = append(docs, d)
 	}
+	return docs, want
+}
+
+// checkBlockDocs checks the live view, and each document read alone.
+func checkBlockDocs(t *testing.T, db *sqlite.DB, want map[string]string) {
+	t.Helper()
+	if got := liveKeys(t, db, vigil.ViewIndicators); !maps.Equal(got, want) {
+		t.Fatalf("live view: %d keys, want %d", len(got), len(want))
+	}
+	for key, src := range want {
+		d, ok, err := db.LiveDocument(t.Context(), vigil.ViewIndicators, "test.ioc", key)
+		if err != nil || !ok || string(d.Source) != src {
+			t.Fatalf("%s: %v %v, %d bytes, want %d", key, ok, err, len(d.Source), len(src))
+		}
+	}
+}
+
+func TestSegmentBlocks(t *testing.T) {
+	c := &clock{t: t0}
+	db, _ := open(t, c, 24*time.Hour)
+	ctx := t.Context()
+	docs, want := blockDocs(300)
 	if _, err := db.WritePage(ctx, vigil.Page{Source: "s", Dataset: "test.ioc", Docs: docs}); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.Sync(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := liveKeys(t, db, vigil.ViewIndicators); !maps.Equal(got, want) {
-		t.Fatalf("live view: %d keys, want %d", len(got), len(want))
-	}
-	for key, src := range want {
-		d, ok, err := db.LiveDocument(ctx, vigil.ViewIndicators, "test.ioc", key)
-		if err != nil || !ok || string(d.Source) != src {
-			t.Fatalf("%s: %v %v, %d bytes, want %d", key, ok, err, len(d.Source), len(src))
+	checkBlockDocs(t, db, want)
+}
+
+// TestMigrateRawBlocksRowid: migration 0008 moves the blocks of a store
+// whose raw_blocks is a WITHOUT ROWID table into a rowid table; every
+// document reads back, then after a later page and a prune.
+func TestMigrateRawBlocksRowid(t *testing.T) {
+	c := &clock{t: t0}
+	db, dir := open(t, c, 24*time.Hour)
+	ctx := t.Context()
+	docs, want := blockDocs(600)
+	for _, page := range [][]vigil.Document{docs[:250], docs[250:400]} {
+		if _, err := db.WritePage(ctx, vigil.Page{Source: "s", Dataset: "test.ioc", Docs: page}); err != nil {
+			t.Fatal(err)
 		}
 	}
+	if err := db.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	undoMigration(t, dir, "0008_raw_blocks_rowid.sql",
+		`DROP INDEX raw_blocks_seg_start`,
+		`CREATE TABLE raw_blocks_v1 (seg INTEGER NOT NULL, start INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (seg, start)) WITHOUT ROWID`,
+		`INSERT INTO raw_blocks_v1 SELECT seg, start, data FROM raw_blocks`,
+		`DROP TABLE raw_blocks`,
+		`ALTER TABLE raw_blocks_v1 RENAME TO raw_blocks`)
+	if got := blocksTable(t, dir); !strings.Contains(got, "WITHOUT ROWID") {
+		t.Fatalf("the undone migration left %s", got)
+	}
+	db2, err := sqlite.Open(ctx, dir, sqlite.Options{Clock: c, Retention: 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db2.Close()
+	if got := blocksTable(t, dir); strings.Contains(got, "WITHOUT ROWID") {
+		t.Fatalf("after the migration: %s", got)
+	}
+	written := map[string]string{}
+	for _, d := range docs[:400] {
+		written[d.Key] = want[d.Key]
+	}
+	checkBlockDocs(t, db2, written)
+	// A later page goes into the new table beside the converted blocks.
+	if _, err := db2.WritePage(ctx, vigil.Page{Source: "s", Dataset: "test.ioc", Docs: docs[400:]}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db2.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	checkBlockDocs(t, db2, want)
+	// Past the retention, the prune compacts the raw segments: their
+	// blocks are deleted through the index, the live documents copied.
+	c.Advance(48 * time.Hour)
+	ps, err := db2.Prune(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ps.RawSegments != 3 || ps.Compacted != 600 {
+		t.Fatalf("prune: %+v, want 3 segments removed and 600 documents compacted", ps)
+	}
+	checkBlockDocs(t, db2, want)
+}
+
+// blocksTable returns the schema of raw_blocks in the store in dir.
+func blocksTable(t *testing.T, dir string) string {
+	t.Helper()
+	raw, err := sql.Open("sqlite3", "file:"+filepath.Join(dir, sqlite.FileName)+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	var s string
+	if err := raw.QueryRowContext(t.Context(), `SELECT sql FROM sqlite_schema WHERE name = 'raw_blocks'`).Scan(&s); err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

@@ -105,6 +105,11 @@ type Page struct {
 	// Cursor is the collector's opaque state after this page. Nil leaves
 	// the saved cursor unchanged.
 	Cursor []byte
+	// NDJSON, when set, holds the Sources of Docs end to end, each
+	// followed by a newline, as an ecs.Arena lays them out: the store may
+	// write it instead of copying the documents. A store uses it only
+	// where it finds each Source in it, in order.
+	NDJSON []byte
 }
 
 // WriteStats counts what a page write did.
@@ -224,11 +229,17 @@ var ErrCredentials = errors.New("credentials rejected")
 // reports progress when progress is not nil. Every collector writes its
 // pages through it.
 func WritePage(ctx context.Context, s Store, res *PullResult, docs []Document, cursor any, progress func(Progress)) error {
+	return WriteArenaPage(ctx, s, res, docs, nil, cursor, progress)
+}
+
+// WriteArenaPage is WritePage for documents a normalizer wrote into an
+// arena, whose bytes (the page's NDJSON) the store may write as they are.
+func WriteArenaPage(ctx context.Context, s Store, res *PullResult, docs []Document, ndjson []byte, cursor any, progress func(Progress)) error {
 	state, err := json.Marshal(cursor)
 	if err != nil {
 		return fmt.Errorf("%s: encode cursor: %w", res.Source, err)
 	}
-	st, err := s.WritePage(ctx, Page{Source: res.Source, Dataset: res.Dataset, Docs: docs, Cursor: state})
+	st, err := s.WritePage(ctx, Page{Source: res.Source, Dataset: res.Dataset, Docs: docs, Cursor: state, NDJSON: ndjson})
 	if err != nil {
 		return err
 	}

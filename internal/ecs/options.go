@@ -16,4 +16,8 @@ type NormalizeOptions struct {
 	// Ingested is written as event.ingested; the zero time omits it. It is
 	// also @timestamp when a record has no usable update date.
 	Ingested time.Time
+	// Arena, when set, holds the documents the normalizer returns (see
+	// Arena): they stay valid until the arena's next Reset. Nil allocates
+	// each document.
+	Arena *Arena
 }

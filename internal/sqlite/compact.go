@@ -123,7 +123,7 @@ func (db *DB) compactSegments(ctx context.Context, group []candidate, now int64)
 		}
 	}
 	var st vigil.WriteStats
-	seg, err := db.encodeSegment(docs, &st)
+	seg, err := db.encodeSegment(docs, nil, &st)
 	if err != nil {
 		return 0, err
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vigil-ti/vigil"
+	"github.com/vigil-ti/vigil/internal/ecs"
 	"github.com/vigil-ti/vigil/internal/sqlite"
 )
 
@@ -326,4 +327,39 @@ func blocksTable(t *testing.T, dir string) string {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// TestWritePageNDJSON: a page whose NDJSON holds its documents (an
+// arena's) is written from it, one whose NDJSON does not is copied, and the
+// store keeps nothing of the caller's buffer: documents read back the same
+// after the arena is reused.
+func TestWritePageNDJSON(t *testing.T) {
+	c := &clock{t: t0}
+	db, _ := open(t, c, 24*time.Hour)
+	ctx := t.Context()
+	docs, want := blockDocs(600)
+	var arena ecs.Arena
+	for i, page := range [][]vigil.Document{docs[:250], docs[250:400], docs[400:]} {
+		arena.Reset()
+		in := make([]vigil.Document, len(page))
+		for j, d := range page {
+			d.Source = arena.Doc(d.Source)
+			d.Key = arena.String(d.Key)
+			in[j] = d
+		}
+		nd := arena.NDJSON()
+		if i == 1 {
+			nd = []byte("{\"not\":\"the page\"}\n") // ignored: the documents are copied
+		}
+		if _, err := db.WritePage(ctx, vigil.Page{Source: "s", Dataset: "test.ioc", Docs: in, NDJSON: nd}); err != nil {
+			t.Fatal(err)
+		}
+		for j := range in { // the caller reuses its arena
+			clear(in[j].Source)
+		}
+	}
+	if err := db.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	checkBlockDocs(t, db, want)
 }

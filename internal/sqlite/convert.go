@@ -132,7 +132,7 @@ FROM live_v1 l JOIN live_datasets d ON d.id = l.ds ORDER BY l.ds, l.id`)
 	now := db.clock.Now().UnixMilli()
 	for _, page := range pages {
 		var st vigil.WriteStats
-		seg, err := db.encodeSegment(page, &st)
+		seg, err := db.encodeSegment(page, nil, &st)
 		if err != nil {
 			return err
 		}

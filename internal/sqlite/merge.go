@@ -113,13 +113,18 @@ func (p *pending) holds(wm, n, maxID int64) bool {
 // encodeSegment builds a page's NDJSON (in db.raw), its s2 encoding in
 // blocks (in db.seg, listed in db.blocks) and its entry list (in the returned segment), and counts the
 // documents. Call with wmu held.
-func (db *DB) encodeSegment(docs []vigil.Document, st *vigil.WriteStats) (*memSeg, error) {
+func (db *DB) encodeSegment(docs []vigil.Document, ndjson []byte, st *vigil.WriteStats) (*memSeg, error) {
 	size := 0
 	for i := range docs {
 		size += len(docs[i].Source) + 1
 	}
+	// The caller's NDJSON when it holds the documents (an arena's), else
+	// a copy in db.raw.
+	given := holdsDocs(ndjson, docs)
 	raw := db.raw[:0]
-	if cap(raw) < size {
+	if given {
+		raw = ndjson[:0]
+	} else if cap(raw) < size {
 		raw = make([]byte, 0, size+size/8)
 	}
 	type group struct {
@@ -133,8 +138,12 @@ func (db *DB) encodeSegment(docs []vigil.Document, st *vigil.WriteStats) (*memSe
 	for i := range docs {
 		d := &docs[i]
 		off := len(raw)
-		raw = append(raw, d.Source...)
-		raw = append(raw, '\n')
+		if given {
+			raw = raw[:off+len(d.Source)+1]
+		} else {
+			raw = append(raw, d.Source...)
+			raw = append(raw, '\n')
+		}
 		db.ends = append(db.ends, len(raw))
 		switch {
 		case d.Error != "":
@@ -175,7 +184,9 @@ func (db *DB) encodeSegment(docs []vigil.Document, st *vigil.WriteStats) (*memSe
 	st.Raw = len(docs)
 	st.Live = n
 	db.seg, db.blocks = encodeBlocks(db.seg, db.blocks, raw, db.ends)
-	db.raw = raw[:0]
+	if !given {
+		db.raw = raw[:0]
+	}
 	seg := &memSeg{docs: n}
 	if n > 0 {
 		live := make([]byte, 0, 16+len(ents)+len(groups)*48)
@@ -191,6 +202,26 @@ func (db *DB) encodeSegment(docs []vigil.Document, st *vigil.WriteStats) (*memSe
 		seg.live = append(live, ents...)
 	}
 	return seg, nil
+}
+
+// holdsDocs reports whether ndjson is exactly the documents' Sources end to
+// end, each followed by a newline, with each Source being the bytes of
+// ndjson at its place (not a copy): what an ecs.Arena hands out. Any other
+// ndjson is ignored, and the documents are copied.
+func holdsDocs(ndjson []byte, docs []vigil.Document) bool {
+	if ndjson == nil {
+		return false
+	}
+	off := 0
+	for i := range docs {
+		src := docs[i].Source
+		end := off + len(src)
+		if end >= len(ndjson) || ndjson[end] != '\n' || len(src) > 0 && unsafe.SliceData(src) != &ndjson[off] {
+			return false
+		}
+		off = end + 1
+	}
+	return off == len(ndjson)
 }
 
 // entry is one decoded entry. key and typ point into the entry list.

@@ -459,7 +459,7 @@ func (db *DB) WritePage(ctx context.Context, p vigil.Page) (vigil.WriteStats, er
 	var seg *memSeg
 	if len(p.Docs) > 0 {
 		var err error
-		if seg, err = db.encodeSegment(p.Docs, &st); err != nil {
+		if seg, err = db.encodeSegment(p.Docs, p.NDJSON, &st); err != nil {
 			return st, err
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vigil-ti/vigil"
+	"github.com/vigil-ti/vigil/internal/ecs"
 	"github.com/vigil-ti/vigil/internal/httpx"
 	"github.com/vigil-ti/vigil/internal/sqlite"
 	"github.com/vigil-ti/vigil/internal/threatcommand/tcfake"
@@ -49,17 +50,21 @@ func benchRecords(n int, from, to time.Time) [][]byte {
 
 // ingest normalizes and writes recs in pages of benchPageSize, as the
 // collector does: one Normalizer per page (stamped with its ingest time),
-// one WritePage per page with the cursor after it.
+// writing into one arena that the pages reuse, and one WritePage per page
+// with the cursor after it.
 func ingest(tb testing.TB, ctx context.Context, db vigil.Store, recs [][]byte, docs []vigil.Document) vigil.WriteStats {
 	var sum vigil.WriteStats
+	var arena ecs.Arena
 	for page := 0; page*benchPageSize < len(recs); page++ {
 		start := page * benchPageSize
 		end := min(start+benchPageSize, len(recs))
+		arena.Reset()
 		n := NewNormalizer(NormalizeOptions{
 			Dataset:            DatasetIOC,
 			Tags:               []string{"forwarded", defaultTags[DatasetIOC]},
 			ExpirationDuration: "90d",
 			Ingested:           benchNow,
+			Arena:              &arena,
 		})
 		docs = docs[:0]
 		for _, raw := range recs[start:end] {
@@ -67,7 +72,7 @@ func ingest(tb testing.TB, ctx context.Context, db vigil.Store, recs [][]byte, d
 		}
 		cursor := strconv.AppendInt([]byte(`{"sync_id":"bench","open":{"offset":"`), int64(end), 10)
 		cursor = append(cursor, `"}}`...)
-		st, err := db.WritePage(ctx, vigil.Page{Source: SourceName, Dataset: DatasetIOC, Docs: docs, Cursor: cursor})
+		st, err := db.WritePage(ctx, vigil.Page{Source: SourceName, Dataset: DatasetIOC, Docs: docs, Cursor: cursor, NDJSON: arena.NDJSON()})
 		if err != nil {
 			tb.Fatal(err)
 		}

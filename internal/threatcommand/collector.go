@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/vigil-ti/vigil"
+	"github.com/vigil-ti/vigil/internal/ecs"
 	"github.com/vigil-ti/vigil/internal/httpx"
 )
 
@@ -230,16 +231,22 @@ func closeWindow(cur *cursor, now time.Time) {
 }
 
 // writePage writes one page of documents with the cursor that follows it.
-func (c *Collector) writePage(ctx context.Context, docs []vigil.Document, cur *cursor, res *Result) error {
-	return vigil.WritePage(ctx, c.Store, res, docs, cur, c.Progress)
+// The documents of a page are in arena, which the next page's normalizer
+// resets.
+func (c *Collector) writePage(ctx context.Context, docs []vigil.Document, arena *ecs.Arena, cur *cursor, res *Result) error {
+	return vigil.WriteArenaPage(ctx, c.Store, res, docs, arena.NDJSON(), cur, c.Progress)
 }
 
-func (c *Collector) normalizer(dataset string, ingested time.Time) (*Normalizer, func([]byte) vigil.Document) {
+// normalizer returns the normalizer of a page of dataset: its documents go
+// into arena, which it resets (a pull reuses one arena for its pages).
+func (c *Collector) normalizer(dataset string, ingested time.Time, arena *ecs.Arena) (*Normalizer, func([]byte) vigil.Document) {
+	arena.Reset()
 	n := NewNormalizer(NormalizeOptions{
 		Dataset:            dataset,
 		Tags:               []string{"forwarded", defaultTags[dataset]},
 		ExpirationDuration: c.Settings.ExpirationDuration,
 		Ingested:           ingested,
+		Arena:              arena,
 	})
 	switch dataset {
 	case DatasetIOC:
@@ -262,6 +269,7 @@ var defaultTags = map[string]string{
 // pullPaged pages through an IOC or CVE window with nextOffset.
 func (c *Collector) pullPaged(ctx context.Context, dataset string, set DatasetSettings, cur *cursor, res *Result, stop <-chan struct{}) error {
 	w := cur.Open
+	var arena ecs.Arena
 	for {
 		var page Page
 		var err error
@@ -274,7 +282,7 @@ func (c *Collector) pullPaged(ctx context.Context, dataset string, set DatasetSe
 			return err
 		}
 		ingested := c.Clock.Now().UTC()
-		_, norm := c.normalizer(dataset, ingested)
+		_, norm := c.normalizer(dataset, ingested, &arena)
 		docs := make([]vigil.Document, len(page.Records))
 		for i, rec := range page.Records {
 			docs[i] = norm(rec)
@@ -290,7 +298,7 @@ func (c *Collector) pullPaged(ctx context.Context, dataset string, set DatasetSe
 			}
 			w.Offset = page.NextOffset
 		}
-		if err := c.writePage(ctx, docs, cur, res); err != nil {
+		if err := c.writePage(ctx, docs, &arena, cur, res); err != nil {
 			return err
 		}
 		if cur.Open == nil {
@@ -329,6 +337,7 @@ func (c *Collector) pullAlerts(ctx context.Context, set DatasetSettings, cur *cu
 	if batch <= 0 {
 		batch = 50
 	}
+	var arena ecs.Arena
 	for {
 		end := min(w.Done+batch, len(w.IDs))
 		var raws [][]byte
@@ -345,7 +354,7 @@ func (c *Collector) pullAlerts(ctx context.Context, set DatasetSettings, cur *cu
 			raws = append(raws, raw)
 		}
 		ingested := c.Clock.Now().UTC()
-		_, norm := c.normalizer(DatasetAlert, ingested)
+		_, norm := c.normalizer(DatasetAlert, ingested, &arena)
 		docs := make([]vigil.Document, len(raws))
 		for i, raw := range raws {
 			docs[i] = norm(raw)
@@ -357,7 +366,7 @@ func (c *Collector) pullAlerts(ctx context.Context, set DatasetSettings, cur *cu
 		if w.Done >= len(w.IDs) {
 			closeWindow(cur, ingested)
 		}
-		if err := c.writePage(ctx, docs, cur, res); err != nil {
+		if err := c.writePage(ctx, docs, &arena, cur, res); err != nil {
 			return err
 		}
 		if cur.Open == nil {

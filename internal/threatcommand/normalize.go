@@ -199,6 +199,7 @@ type Normalizer struct {
 	noScan   bool       // tests: IOC always parses with fastjson
 	noWriter bool       // tests: IOC always writes with n.doc
 	wbuf     []byte     // the document of an IOC scanIOC took, see writeIOC
+	ebuf     []byte     // the encoded document, with an arena
 	dates    ecs.DateCache
 	lits     iocLits
 	elem     []member // the members of an array element, see buildArray
@@ -303,12 +304,29 @@ func (n *Normalizer) encode(doc *vigil.Document) vigil.Document {
 	// One allocation holds the Source and copies of Key and Type, which
 	// still point into the parser's buffer. The Source's capacity ends
 	// before them, so appending to it cannot overwrite them.
+	if n.opts.Arena != nil {
+		n.ebuf = n.doc.AppendJSON(n.ebuf[:0])
+		return n.inArena(doc, n.ebuf)
+	}
 	extra := len(doc.Key) + len(n.typ)
 	buf := n.doc.Encode(extra)
 	if cap(buf)-len(buf) < extra {
 		buf = append(make([]byte, 0, len(buf)+extra), buf...)
 	}
 	return n.setSource(doc, buf)
+}
+
+// inArena sets doc.Source to a copy of src in the arena, and copies
+// doc.Key and n.typ there; it returns doc.
+func (n *Normalizer) inArena(doc *vigil.Document, src []byte) vigil.Document {
+	a := n.opts.Arena
+	doc.Source = a.Doc(src)
+	doc.Key = a.String(doc.Key)
+	if n.typ != "" {
+		doc.Type = a.String(n.typ)
+		n.typ = ""
+	}
+	return *doc
 }
 
 // setSource sets doc.Source to buf, which has room for copies of doc.Key
@@ -922,6 +940,9 @@ func (n *Normalizer) IOC(raw []byte) vigil.Document {
 		})
 		if len(n.errs) > 0 {
 			doc.Error = strings.Join(n.errs, "; ")
+		}
+		if n.opts.Arena != nil {
+			return n.inArena(&doc, n.wbuf)
 		}
 		// As Doc.Encode: one allocation, zeroed only past the copy.
 		extra := len(doc.Key) + len(n.typ)

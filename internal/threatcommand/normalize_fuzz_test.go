@@ -1,12 +1,15 @@
 package threatcommand
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"unicode/utf8"
 
+	"github.com/vigil-ti/vigil/internal/ecs"
 	"github.com/vigil-ti/vigil/internal/ecs/ecstest"
 )
 
@@ -34,8 +37,24 @@ func addSeeds(f *testing.F, kind string, extra ...string) {
 func fuzzNormalize(t *testing.T, kind string, raw []byte) {
 	k := kinds[kind]
 	n := NewNormalizer(k.opts)
+	// The same normalizer writing into an arena gives the same documents,
+	// laid out end to end as NDJSON.
+	var arena ecs.Arena
+	opts := k.opts
+	opts.Arena = &arena
+	na := NewNormalizer(opts)
+	var ndjson []byte
 	for round := 0; round < 2; round++ { // the second round reuses the buffers
 		doc := k.normalize(n, raw)
+		inArena := k.normalize(na, raw)
+		ndjson = append(append(ndjson, doc.Source...), '\n')
+		if !bytes.Equal(arena.NDJSON(), ndjson) {
+			t.Fatalf("in an arena:\n%s\nwant\n%s", arena.NDJSON(), ndjson)
+		}
+		a, b := inArena, doc
+		if a.Source, b.Source = nil, nil; !reflect.DeepEqual(a, b) || !bytes.Equal(inArena.Source, doc.Source) {
+			t.Fatalf("in an arena: %+v\n%s\nwant %+v\n%s", a, inArena.Source, b, doc.Source)
+		}
 		if doc.View != k.view {
 			t.Fatalf("view %q", doc.View)
 		}

@@ -11,7 +11,8 @@ import (
 
 // A raw segment's NDJSON is cut into blocks of about blockSize bytes at
 // document boundaries, each block s2-encoded on its own and stored as a row
-// of raw_blocks (seg, start). The segment's blocks column lists them:
+// of raw_blocks keyed by blockID(seg, start). The segment's blocks column
+// lists them:
 //
 //	uvarint  number of blocks, then per block:
 //	         uvarint plain length; uvarint encoded length
@@ -61,6 +62,17 @@ func encodeBlocks(dst, list, raw []byte, ends []int) ([]byte, []byte) {
 	}
 	return dst, list
 }
+
+// blockID is the raw_blocks key of the block of segment seg that starts at
+// start in its NDJSON: seg * 2^32 + start. A segment's blocks are the keys
+// segmentBlocks returns, in order.
+func blockID(seg, start int64) int64 { return seg<<32 | start }
+
+// segmentBlocks returns the range of raw_blocks keys of segment seg.
+func segmentBlocks(seg int64) (lo, hi int64) { return seg << 32, seg<<32 | maxBlockStart }
+
+// maxBlockStart bounds where a block may start in its segment's NDJSON.
+const maxBlockStart = 1<<32 - 1
 
 // blockSpan is one block: where its plain bytes and its encoding sit.
 type blockSpan struct {
@@ -119,7 +131,8 @@ func segmentPlain(ctx context.Context, q queryer, id int64, body, list []byte) (
 		total = spans[len(spans)-1].plainEnd
 	}
 	plain := make([]byte, total)
-	rows, err := q.QueryContext(ctx, `SELECT start, data FROM raw_blocks WHERE seg = ? ORDER BY start`, id)
+	lo, hi := segmentBlocks(id)
+	rows, err := q.QueryContext(ctx, `SELECT id - ?, data FROM raw_blocks WHERE id BETWEEN ? AND ? ORDER BY id`, lo, lo, hi)
 	if err != nil {
 		return nil, fmt.Errorf("store: read raw segment %d: %w", id, err)
 	}
@@ -189,8 +202,8 @@ func legacyDoc(ctx context.Context, q queryer, id, off, n int64) ([]byte, error)
 }
 
 // insertBlocks writes a segment's encoded blocks (enc, end to end, as list
-// lists them) as rows of raw_blocks.
-func insertBlocks(ctx context.Context, tx *sql.Tx, seg int64, enc, list []byte) error {
+// lists them) as rows of raw_blocks; v1: of migration 0002's raw_blocks.
+func insertBlocks(ctx context.Context, tx *sql.Tx, seg int64, enc, list []byte, v1 bool) error {
 	spans, err := readBlocks(list)
 	if err != nil {
 		return err
@@ -199,7 +212,16 @@ func insertBlocks(ctx context.Context, tx *sql.Tx, seg int64, enc, list []byte) 
 		if s.encEnd > len(enc) {
 			return errCorrupt
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO raw_blocks (seg, start, data) VALUES (?, ?, ?)`, seg, s.plain, enc[s.enc:s.encEnd]); err != nil {
+		if s.plain > maxBlockStart {
+			return fmt.Errorf("a segment's NDJSON is larger than %d bytes", maxBlockStart)
+		}
+		var err error
+		if v1 {
+			_, err = tx.ExecContext(ctx, `INSERT INTO raw_blocks (seg, start, data) VALUES (?, ?, ?)`, seg, s.plain, enc[s.enc:s.encEnd])
+		} else {
+			_, err = tx.ExecContext(ctx, `INSERT INTO raw_blocks (id, data) VALUES (?, ?)`, blockID(seg, int64(s.plain)), enc[s.enc:s.encEnd])
+		}
+		if err != nil {
 			return err
 		}
 	}

@@ -255,7 +255,8 @@ func TestSegmentBlocks(t *testing.T) {
 }
 
 // TestMigrateRawBlocksRowid: migration 0008 moves the blocks of a store
-// whose raw_blocks is a WITHOUT ROWID table into a rowid table; every
+// whose raw_blocks is a WITHOUT ROWID table into a rowid table keyed by
+// segment and start; every
 // document reads back, then after a later page and a prune.
 func TestMigrateRawBlocksRowid(t *testing.T) {
 	c := &clock{t: t0}
@@ -272,9 +273,8 @@ func TestMigrateRawBlocksRowid(t *testing.T) {
 	}
 	db.Close()
 	undoMigration(t, dir, "0008_raw_blocks_rowid.sql",
-		`DROP INDEX raw_blocks_seg_start`,
 		`CREATE TABLE raw_blocks_v1 (seg INTEGER NOT NULL, start INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (seg, start)) WITHOUT ROWID`,
-		`INSERT INTO raw_blocks_v1 SELECT seg, start, data FROM raw_blocks`,
+		`INSERT INTO raw_blocks_v1 SELECT id >> 32, id & 4294967295, data FROM raw_blocks`,
 		`DROP TABLE raw_blocks`,
 		`ALTER TABLE raw_blocks_v1 RENAME TO raw_blocks`)
 	if got := blocksTable(t, dir); !strings.Contains(got, "WITHOUT ROWID") {

@@ -136,7 +136,7 @@ FROM live_v1 l JOIN live_datasets d ON d.id = l.ds ORDER BY l.ds, l.id`)
 		if err != nil {
 			return err
 		}
-		if err := db.insertSegment(ctx, tx, seg, segmentRow{source: "vigil", dataset: page[0].Dataset, ingested: now, docs: len(page)}); err != nil {
+		if err := db.insertSegment(ctx, tx, seg, segmentRow{source: "vigil", dataset: page[0].Dataset, ingested: now, docs: len(page), blocksV1: true}); err != nil {
 			return fmt.Errorf("write the old live rows as raw segments: %w", err)
 		}
 	}

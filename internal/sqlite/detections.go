@@ -140,9 +140,9 @@ func (db *DB) LiveDocument(ctx context.Context, view vigil.View, dataset, key st
 	// touches a few pages of the mapping instead of copying whole 64 KiB
 	// database pages through the page cache. The block that holds the
 	// document is the segment's last one starting at or before it.
-	const q = `SELECT l.ts, l.expires_at, l.seg, l.off, l.len, b.start, b.data
+	const q = `SELECT l.ts, l.expires_at, l.seg, l.off, l.len, b.id - l.seg * 4294967296, b.data
 FROM live_datasets ds JOIN live l ON l.ds = ds.id
-LEFT JOIN raw_blocks b ON b.seg = l.seg AND b.start = (SELECT MAX(start) FROM raw_blocks WHERE seg = l.seg AND start <= l.off)
+LEFT JOIN raw_blocks b ON b.id = (SELECT MAX(id) FROM raw_blocks WHERE id BETWEEN l.seg * 4294967296 AND l.seg * 4294967296 + l.off)
 WHERE ds.view = ? AND ds.dataset = ? AND l.key = ?`
 	var conn queryer = db.ro
 	if db.rw != nil {

@@ -53,7 +53,7 @@ func (p *pointReads) prepare(ctx context.Context, rw, ro *sql.DB) {
 		return st
 	}
 	live := prep(rw, `SELECT ts, expires_at, seg, off, len FROM live WHERE ds = ? AND key = ?`)
-	block := prep(rw, `SELECT data FROM raw_blocks WHERE seg = ? AND start = ?`)
+	block := prep(rw, `SELECT data FROM raw_blocks WHERE id = ?`)
 	dsID := prep(rw, `SELECT id FROM live_datasets WHERE view = ? AND dataset = ?`)
 	segBlocks := prep(ro, `SELECT blocks FROM raw_segments WHERE id = ?`)
 	if err != nil {
@@ -118,7 +118,7 @@ func (p *pointReads) read(ctx context.Context, view vigil.View, dataset, key str
 // SQLite) and decoded into a reused buffer, and the document copied out:
 // a few hundred bytes kept instead of a 32 KiB block.
 func (p *pointReads) blockDoc(ctx context.Context, seg, start, off, n int64) ([]byte, bool) {
-	rows, err := p.block.QueryContext(ctx, seg, start)
+	rows, err := p.block.QueryContext(ctx, blockID(seg, start))
 	if err != nil {
 		return nil, false
 	}

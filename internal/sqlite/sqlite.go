@@ -509,6 +509,9 @@ type segmentRow struct {
 	ingested        int64 // Unix ms
 	docs, errors    int
 	compacted       bool
+	// blocksV1: raw_blocks is still migration 0002's table, keyed by
+	// (seg, start); 0002's own conversion writes it, before 0008.
+	blocksV1 bool
 }
 
 // insertSegment writes a segment that encodeSegment built (its blocks are
@@ -526,7 +529,7 @@ func (db *DB) insertSegment(ctx context.Context, tx *sql.Tx, seg *memSeg, r segm
 	if seg.id, err = res.LastInsertId(); err != nil {
 		return err
 	}
-	return insertBlocks(ctx, tx, seg.id, db.seg, db.blocks)
+	return insertBlocks(ctx, tx, seg.id, db.seg, db.blocks, r.blocksV1)
 }
 
 // Sync merges every document written so far into the live table.
@@ -755,7 +758,8 @@ func (db *DB) Prune(ctx context.Context) (vigil.PruneStats, error) {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM raw_segments WHERE id = ?`, id); err != nil {
 			return st, fmt.Errorf("store: prune raw documents: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM raw_blocks WHERE seg = ?`, id); err != nil {
+		lo, hi := segmentBlocks(id)
+		if _, err := tx.ExecContext(ctx, `DELETE FROM raw_blocks WHERE id BETWEEN ? AND ?`, lo, hi); err != nil {
 			return st, fmt.Errorf("store: prune raw documents: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM live_masks WHERE seg = ?`, id); err != nil {

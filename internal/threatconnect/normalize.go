@@ -91,6 +91,8 @@ type Normalizer struct {
 	tlp, refs                         []string
 	one                               []string
 	key, typ                          string // Document.Key and Type, copied by encode
+
+	fast fastState // Indicator's fast path, see scan.go
 }
 
 // NewNormalizer returns a Normalizer with the given options. An invalid
@@ -567,6 +569,9 @@ func (f *fields) slot(key string) **fastjson.Value {
 // fields in sorted order, so that the document needs no sorting when it is
 // encoded.
 func (n *Normalizer) Indicator(raw []byte) vigil.Document {
+	if doc, ok := n.fastIndicator(raw); ok {
+		return doc
+	}
 	doc := vigil.Document{Dataset: n.dataset(), View: vigil.ViewIndicators}
 	n.reset()
 	o := n.parse(raw)
@@ -1038,21 +1043,7 @@ func (n *Normalizer) confidence(v *fastjson.Value) (string, bool) {
 		n.errorf("confidence: [%s] is not a number, cannot map it to threat.indicator.confidence", n.display(v))
 		return "", false
 	}
-	f, ok := javaParseFloat(n.javaNumber(v))
-	if !ok {
-		return "", false
-	}
-	switch {
-	case f == 0:
-		return "Not Specified", true
-	case f > 1 && f < 40:
-		return "Low", true
-	case f >= 40 && f < 70:
-		return "Medium", true
-	case f >= 70 && f <= 100:
-		return "High", true
-	}
-	return "None", true
+	return confidenceOf(n.javaNumber(v))
 }
 
 // collection returns the data array of a {"data": [...]} wrapper. A

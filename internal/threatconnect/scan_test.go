@@ -1,0 +1,177 @@
+package threatconnect
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/vigil-ti/vigil/internal/threatconnect/tcnfake"
+)
+
+// sameIndicator fails t unless Indicator gives the same Document for raw
+// with the fast path as with the general path alone, in the Normalizers'
+// second rounds too (they reuse their buffers), and the same Modified. It
+// reports whether the fast path took raw.
+func sameIndicator(t *testing.T, opts NormalizeOptions, raw []byte) bool {
+	t.Helper()
+	fast, slow := NewNormalizer(opts), NewNormalizer(opts)
+	slow.fast.disabled = true
+	var took bool
+	for round := 0; round < 2; round++ {
+		got, want := fast.Indicator(raw), slow.Indicator(raw)
+		took = len(fast.fast.wbuf) > 0 && bytes.Equal(fast.fast.wbuf, got.Source)
+		if !bytes.Equal(got.Source, want.Source) {
+			t.Fatalf("input %q\nfast path:    %s\ngeneral path: %s", raw, got.Source, want.Source)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("input %q\nfast path:    %+v\ngeneral path: %+v", raw, got, want)
+		}
+		if !fast.Modified().Equal(slow.Modified()) || fast.Modified() != slow.Modified() {
+			t.Fatalf("input %q: Modified %v, general path %v", raw, fast.Modified(), slow.Modified())
+		}
+		fast.fast.wbuf = fast.fast.wbuf[:0]
+	}
+	return took
+}
+
+// scanSeeds are records the fast path takes, or nearly does.
+var scanSeeds = []string{
+	`{}`, ` { } `, `{"type":"Address","ip":"10.0.0.1"}`, `{"type":"Address","ip":"10.0.0.1","lastModified":"2024-01-01T00:00:00Z"}`,
+	`{"type":"Address","ip":"::ffff:1.2.3.4%eth0","lastModified":"2024-01-01T00:00:00+14:00","summary":1e2}`,
+	`{"type":"Address","ip":"10.0.0.1","lastModified":"2024-01-01T00:00:00Z","type":"Host"}`,
+	`{"type":"Address","ip":"1.2.3.4","lastModified":"2024-01-01"}`,
+	`{"type":"CIDR","Block":"10.0.0.0/8","lastModified":"2024-01-01T00:00:00Z","confidence":1.5}`,
+	`{"type":"CIDR","Block":5,"lastModified":"2024-01-01T00:00:00Z","confidence":0,"rating":"2.5","active":"TRUE"}`,
+	`{"type":"ASN","AS Number":"ASN 12x3","lastModified":"2024-01-01T00:00:00Z","confidence":100,"rating":-0}`,
+	`{"type":"ASN","AS Number":64512,"lastModified":"2024-01-01T00:00:00Z","confidence":-0.0,"threatAssessScore":"7"}`,
+	`{"type":"File","md5":"ABC","sha1":"def","sha256":"É","size":"12","lastModified":"2024-01-01T00:00:00.123456Z"}`,
+	`{"type":"File","sha256":"AB","size":1.5e3,"lastModified":"2024-01-01T00:00:00Z","id":-0,"ownerId":1e400}`,
+	`{"type":"Host","hostName":"a.example","dnsActive":null,"whoisActive":"false","lastModified":"2024-01-01T00:00:00Z"}`,
+	`{"type":"URL","text":"http://a.example/x","lastModified":"2024-01-01T00:00:00Z","webLink":"w","legacyLink":"w"}`,
+	`{"type":"EmailAddress","address":"a@b@c","lastModified":"2024-01-01T00:00:00Z","address2":1}`,
+	`{"type":"EmailAddress","address":"@","lastModified":"2024-01-01T00:00:00Z"}`,
+	`{"type":"Registry Key","Key Name":"HKLM\\x","Value Name":"Run","Value Type":"","lastModified":"2024-01-01T00:00:00Z"}`,
+	`{"type":"Registry Key","Key Name":"k","Value Name":"Run","Value Type":"REG_SZ","lastModified":"2024-01-01T00:00:00Z"}`,
+	`{"type":"Mutex","Mutex":"m","Hashtag":"#h","Subject":"s","User Agent String":"ua","lastModified":"2024-01-01T00:00:00Z"}`,
+	`{"type":7,"lastModified":"2024-01-01T00:00:00Z","firstSeen":"2023-01-01T00:00:00Z","lastSeen":"x","source":true}`,
+	`{"lastModified":"2024-01-01T00:00:00Z","externalDateAdded":"2020-02-29T00:00:00Z","externalDateExpires":"0001-01-01T00:00:00Z","externalLastModified":"9999-12-31T23:59:59.999Z"}`,
+	`{"lastModified":"2024-01-01T00:00:00Z","lastFalsePositive":"2024-01-01T00:00:00Z","falsePositives":3,"falsePositiveReportedByUser":false}`,
+	`{"lastModified":"2024-01-01T00:00:00Z","securityLabels":{"data":[{"id":1,"name":"TLP:AMBER+STRICT:x","dateAdded":"2016-08-31T00:00:00Z"},{"name":"TLP:RED"},{"id":2},{"name":"PAP:RED","dateAdded":"x"}]}}`,
+	`{"lastModified":"2024-01-01T00:00:00Z","securityLabels":{"data":[{"name":5}]}}`,
+	`{"lastModified":"2024-01-01T00:00:00Z","securityLabels":{"data":null},"tags":{},"associatedGroups":{"data":[]},"attributes":null}`,
+	`{"lastModified":"2024-01-01T00:00:00Z","securityLabels":{"data":[]},"tags":{"data":[{"id":1,"name":"","techniqueId":""}]}}`,
+	`{"lastModified":"2024-01-01T00:00:00Z","tags":{"data":[{"name":"t","techniqueId":"T1","tactics":{"count":2,"data":["a","",null,1.0]},"platforms":{"count":2,"data":["Windows","Windows",2,true]},"lastUsed":"2024-06-10T21:51:14Z"}]}}`,
+	`{"lastModified":"2024-01-01T00:00:00Z","tags":{"data":[{"name":3,"techniqueId":4,"tactics":{"data":[]},"platforms":null},{"name":"x","tactics":null,"platforms":{"data":null}}]}}`,
+	`{"lastModified":"2024-01-01T00:00:00Z","tags":{"data":[{"name":"x","tactics":{"count":1}}]}}`,
+	`{"lastModified":"2024-01-01T00:00:00Z","tags":{"data":[{"name":"x","name":"y"}]}}`,
+	`{"lastModified":"2024-01-01T00:00:00Z","tags":{"data":[{}]}}`,
+	`{"lastModified":"2024-01-01T00:00:00Z","associatedGroups":{"data":[{"id":1}]}}`,
+	`{"lastModified":"2024-01-01T00:00:00Z","summary":"a\"b"}`, `{"lastModified":"2024-01-01T00:00:00Z","x":1}`,
+	`{"lastModified":"2024-01-01T00:00:00Z","rating":01}`, `{"lastModified":"2024-01-01T00:00:00Z",}`,
+	`{"lastModified":"2024-01-01T00:00:00Z"} x`, `{"lastModified":"2024-01-01T00:00:00Z","dnsResolution":{"a":1}}`,
+	"{\n\t\"lastModified\" : \"2024-01-01T00:00:00Z\" ,\r\n \"summary\" : \"a\\tb\u00e9\xff\" }",
+	"{\"lastModified\":\"2024-01-01T00:00:00Z\",\"summary\":\"a\tb\u00e9\xff\",\"ownerName\":\"\"}",
+	`{"lastModified":"2024-01-01T00:00:00Z","summary":"\u0000\u00E9\uffff\b\f\r\t\"\\\/","tags":{"data":[{"name":"a\\b","techniqueId":"\"","platforms":{"data":["\u0041"]}}]}}`,
+	`{"lastModified":"2024-01-01T00:00:00Z","summary":"\u12","ownerName":"\ud800\udc00"}`, `{"summary":"\`, `{"summary":"\u00`,
+	`{"rating":nan}`, `{"tags":[`, `{"a`, `[]`, `nul`, "",
+}
+
+// indicatorOptions are the options sameIndicator runs with besides the
+// tests' own: what writeIndicator writes from the options rather than the
+// record.
+func indicatorOptions() []NormalizeOptions {
+	base := testOptions()
+	noExpiry, noIngest, badExpiry, bare, odd := base, base, base, base, base
+	noExpiry.ExpirationDuration = ""
+	noIngest.Ingested = time.Time{}
+	badExpiry.ExpirationDuration = "90x"
+	bare.Dataset, bare.Tags, bare.Ingested, bare.ExpirationDuration = "", nil, time.Time{}, ""
+	odd.Tags = []string{"", "a\"b\u00e9", "preserve_original_event", ""}
+	odd.Ingested = time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC)
+	odd.ExpirationDuration = "1h"
+	return []NormalizeOptions{base, noExpiry, noIngest, badExpiry, bare, odd}
+}
+
+// generated returns generated records of all twelve types, with the
+// default fields and with every association.
+func generated(n int) [][]byte {
+	return append(benchRecords(n, false), benchRecords(n, true)...)
+}
+
+func FuzzIndicatorScan(f *testing.F) {
+	addSeeds(f, "indicator", scanSeeds...)
+	for _, r := range generated(24) {
+		f.Add(r)
+	}
+	opts := indicatorOptions()
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		for _, o := range opts {
+			sameIndicator(t, o, raw)
+		}
+	})
+}
+
+// TestIndicatorScan checks that the fast path and the general path agree
+// on the seeds, the golden inputs and generated records, with the options
+// of indicatorOptions, and that the fast path does take the typical
+// records.
+func TestIndicatorScan(t *testing.T) {
+	inputs, err := filepath.Glob(filepath.Join("testdata", "normalize", "indicator", "*.input.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raws [][]byte
+	for _, s := range scanSeeds {
+		raws = append(raws, []byte(s))
+	}
+	for _, in := range inputs {
+		b, err := os.ReadFile(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raws = append(raws, b)
+	}
+	gen := generated(240)
+	raws = append(raws, gen...)
+	for _, opts := range indicatorOptions() {
+		for _, raw := range raws {
+			sameIndicator(t, opts, raw)
+		}
+	}
+
+	// Every generated record with the default fields, of every type, is
+	// taken.
+	types := map[string]bool{}
+	for _, raw := range gen[:240] {
+		if !sameIndicator(t, testOptions(), raw) {
+			t.Errorf("the fast path did not take %s", raw)
+		}
+		types[string(raw)[bytes.Index(raw, []byte(`"type":"`))+8:][:4]] = true
+	}
+	if len(types) < len(tcnfake.Types)-1 { // "Emai" twice
+		t.Errorf("generated types %v", types)
+	}
+	for _, tc := range []struct {
+		raw  string
+		fast bool
+	}{
+		{`{"type":"Address","ip":"10.0.0.1","lastModified":"2024-01-01T00:00:00Z"}`, true},
+		{`{"lastModified":"2024-01-01T00:00:00Z","x":1}`, false},                            // a member the pipeline drops
+		{`{"lastModified":"2024-01-01T00:00:00Z","summary":"a\"b\\\/\u00e9\n"}`, true},      // escapes
+		{`{"lastModified":"2024-01-01T00:00:00Z","summary":"a\ud83d\ude00"}`, false},        // a surrogate pair
+		{`{"lastModified":"2024-01-01T00:00:00Z","summary":"a\x"}`, false},                  // fastjson keeps it as it is
+		{`{"lastModified":"2024-01-01T00:00:00Z","summary":"a","summary":"b"}`, false},      // a duplicate
+		{`{"lastModified":"2024-01-01T00:00:00Z","geoLocation":{"a":1}}`, false},            // an object kept as it is
+		{`{"lastModified":"2024-01-01T00:00:00Z","rating":01}`, false},                      // not a JSON number
+		{`{"lastModified":"2024-01-01T00:00:00Z","rating":"x"}`, false},                     // an error
+		{`{"type":"Address","lastModified":"2024-01-01T00:00:00Z"}`, false},                 // an error
+		{`{"lastModified":"2024-01-01T00:00:00Z","associatedGroups":{"data":[{}]}}`, false}, // not taken yet
+	} {
+		if got := sameIndicator(t, testOptions(), []byte(tc.raw)); got != tc.fast {
+			t.Errorf("fast path took %s: %v, want %v", tc.raw, got, tc.fast)
+		}
+	}
+}

@@ -287,7 +287,7 @@ type fastState struct {
 	tags     []byte // tags.data, encoded
 	wbuf     []byte // the document, see writeIndicator
 	num      []byte // scratch for a number's text
-	unesc    []byte // the record's strings that had escapes, unescaped
+	arena    []byte // strings made for the record: unescaped, lowercased
 	dates    ecs.DateCache
 	lits     indicatorLits
 	disabled bool // tests: Indicator always takes the general path
@@ -303,7 +303,7 @@ func (n *Normalizer) scanIndicator(s string) bool {
 	f := &n.fast.f
 	f.seen = [2]uint64{}
 	f.v = [numScalars]sval{}
-	n.fast.labels, n.fast.tags, n.fast.unesc = n.fast.labels[:0], n.fast.tags[:0], n.fast.unesc[:0]
+	n.fast.labels, n.fast.tags, n.fast.arena = n.fast.labels[:0], n.fast.tags[:0], n.fast.arena[:0]
 	i := skipSpace(s, 0)
 	if i >= len(s) || s[i] != '{' {
 		return false
@@ -375,7 +375,7 @@ func scanKey(s string, i int) (key string, next int, ok bool) {
 
 // scalar scans the scalar at s[i:] and returns it and the index after
 // it; an object or an array is refused. A string with escapes is
-// unescaped into fs.unesc, as fastjson unescapes it.
+// unescaped into fs.arena, as fastjson unescapes it.
 func (fs *fastState) scalar(s string, i int) (v sval, next int, ok bool) {
 	if i >= len(s) {
 		return v, 0, false
@@ -407,13 +407,13 @@ func (fs *fastState) scalar(s string, i int) (v sval, next int, ok bool) {
 }
 
 // unescape unescapes the string whose text starts at s[start:] and has
-// its first escape at s[esc], into fs.unesc, and returns it and the index
+// its first escape at s[esc], into fs.arena, and returns it and the index
 // after its closing quote. It takes the escapes fastjson decodes, \uXXXX
 // outside the surrogates included, and refuses the others, which fastjson
-// keeps as they are. The strings already in fs.unesc stay valid: it is
+// keeps as they are. The strings already in fs.arena stay valid: it is
 // only appended to while a record is scanned.
 func (fs *fastState) unescape(s string, start, esc int) (sval, int, bool) {
-	b := fs.unesc
+	b := fs.arena
 	from := len(b)
 	b = append(b, s[start:esc]...)
 	i := esc
@@ -467,7 +467,7 @@ func (fs *fastState) unescape(s string, start, esc int) (sval, int, bool) {
 		}
 		b = append(b, s[i:i+end]...)
 		if i += end; s[i] == '"' {
-			fs.unesc = b
+			fs.arena = b
 			return sval{b2s(b[from:]), kString}, i + 1, true
 		}
 	}
@@ -1023,7 +1023,7 @@ func (n *Normalizer) fastIndicator(raw []byte) (vigil.Document, bool) {
 		s *string
 		i int
 	}{{&o.md5, fMD5}, {&o.sha1, fSHA1}, {&o.sha256, fSHA256}} {
-		if *h.s, ok = lowerHashS(f[h.i]); !ok {
+		if *h.s, ok = n.fast.lowerHash(f[h.i]); !ok {
 			return vigil.Document{}, false
 		}
 	}
@@ -1099,19 +1099,19 @@ func (n *Normalizer) fastIndicator(raw []byte) (vigil.Document, bool) {
 		Timestamp: o.ts, ExpiresAt: o.deletedAt,
 	}
 	// As encode: one allocation holds the Source and copies of Key and
-	// Type, which may point into the record.
-	src := n.fast.wbuf
-	buf := make([]byte, len(src)+len(n.key)+len(n.typ))
+	// Type, which may point into the record. It is a copy of n.fast.wbuf
+	// with them appended, which make and copy make without zeroing it.
+	src := append(append(n.fast.wbuf, n.key...), n.typ...)
+	n.fast.wbuf = src
+	buf := make([]byte, len(src))
 	copy(buf, src)
-	doc.Source = buf[:len(src):len(src)]
-	at := len(src)
+	srcLen := len(src) - len(n.key) - len(n.typ)
+	doc.Source = buf[:srcLen:srcLen]
 	if n.key != "" {
-		at += copy(buf[at:], n.key)
-		doc.Key = b2s(buf[at-len(n.key) : at])
+		doc.Key = b2s(buf[srcLen : srcLen+len(n.key)])
 	}
 	if n.typ != "" {
-		at += copy(buf[at:], n.typ)
-		doc.Type = b2s(buf[at-len(n.typ) : at])
+		doc.Type = b2s(buf[srcLen+len(n.key):])
 	}
 	return doc, true
 }
@@ -1129,9 +1129,9 @@ func dateS(v sval) (time.Time, bool) {
 	return t.Truncate(time.Millisecond), ok
 }
 
-// lowerHashS is lowerHash for a scanned value; it reports false where
-// lowerHash records an error.
-func lowerHashS(v sval) (string, bool) {
+// lowerHash is Normalizer.lowerHash for a scanned value, lowercasing
+// ASCII in fs.arena; it reports false where lowerHash records an error.
+func (fs *fastState) lowerHash(v sval) (string, bool) {
 	if v.null() {
 		return "", true
 	}
@@ -1139,12 +1139,29 @@ func lowerHashS(v sval) (string, bool) {
 	if !ok {
 		return "", false
 	}
+	upper := false
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c >= 'A' && c <= 'Z' || c >= 0x80 {
+		switch c := s[i]; {
+		case c >= 0x80:
 			return strings.ToLower(s), true
+		case c >= 'A' && c <= 'Z':
+			upper = true
 		}
 	}
-	return s, true
+	if !upper {
+		return s, true
+	}
+	b := fs.arena
+	from := len(b)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	fs.arena = b
+	return b2s(b[from:]), true
 }
 
 // asNumberS is asNumber for a scanned value that is present; it reports
@@ -1189,10 +1206,30 @@ func confidenceOf(num string) (string, bool) {
 	return "None", true
 }
 
+// smallInt returns the number text s as an integer when it is digits
+// without a leading zero, at most 15 of them.
+func smallInt(s string) (int64, bool) {
+	if len(s) == 0 || len(s) > 15 || s[0] == '0' && len(s) > 1 {
+		return 0, false
+	}
+	var x int64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		x = x*10 + int64(c-'0')
+	}
+	return x, true
+}
+
 // longS is toLong for a scanned value.
 func (n *Normalizer) longS(v sval) (int64, bool) {
 	switch v.k {
 	case kNumber:
+		if x, ok := smallInt(v.s); ok {
+			return x, true
+		}
 		return parseLong(ecs.B2S(n.javaNumberS(v.s)))
 	case kString:
 		return parseLong(v.s)
@@ -1204,6 +1241,9 @@ func (n *Normalizer) longS(v sval) (int64, bool) {
 func (n *Normalizer) doubleS(v sval) (float64, bool) {
 	switch v.k {
 	case kNumber:
+		if x, ok := smallInt(v.s); ok {
+			return float64(x), true // most: exact, as ParseFloat gives it
+		}
 		return javaParseFloat(ecs.B2S(n.javaNumberS(v.s)))
 	case kString:
 		return javaParseFloat(v.s)

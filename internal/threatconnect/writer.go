@@ -171,6 +171,10 @@ func (w *jsonWriter) double(b []byte, k string, v optDouble) []byte {
 	if !v.ok {
 		return b
 	}
+	if x := int64(v.v); float64(x) == v.v && x > -1e7 && x < 1e7 && x != 0 {
+		// Most: an integer, which Java writes with ".0".
+		return append(strconv.AppendInt(w.key(b, k), x, 10), '.', '0')
+	}
 	had, mark := w.has, len(b)
 	b, ok := ecs.AppendJavaFloat64(w.key(b, k), v.v)
 	if !ok {

@@ -283,11 +283,12 @@ func (f *plainFields) see(i int) bool {
 // fastState is what the fast path keeps between records.
 type fastState struct {
 	f        plainFields
-	labels   []byte // security_labels.data, encoded
-	tags     []byte // tags.data, encoded
-	wbuf     []byte // the document, see writeIndicator
-	num      []byte // scratch for a number's text
-	arena    []byte // strings made for the record: unescaped, lowercased
+	labels   []byte   // security_labels.data, encoded
+	tags     []byte   // tags.data, encoded
+	wbuf     []byte   // the document, see writeIndicator
+	num      []byte   // scratch for a number's text
+	arena    []byte   // strings made for the record: unescaped, lowercased
+	keys     []string // the keys of the objects being scanned, see elemKeys
 	dates    ecs.DateCache
 	lits     indicatorLits
 	disabled bool // tests: Indicator always takes the general path
@@ -304,6 +305,7 @@ func (n *Normalizer) scanIndicator(s string) bool {
 	f.seen = [2]uint64{}
 	f.v = [numScalars]sval{}
 	n.fast.labels, n.fast.tags, n.fast.arena = n.fast.labels[:0], n.fast.tags[:0], n.fast.arena[:0]
+	n.fast.keys = n.fast.keys[:0]
 	i := skipSpace(s, 0)
 	if i >= len(s) || s[i] != '{' {
 		return false
@@ -333,14 +335,27 @@ func (n *Normalizer) scanIndicator(s string) bool {
 			if i, ok = n.scanCollection(s, i, (*Normalizer).scanLabel); !ok {
 				return false
 			}
+			n.fast.labels = closeElems(n.fast.labels)
 		case idx == fTags:
 			if i, ok = n.scanCollection(s, i, (*Normalizer).scanTag); !ok {
 				return false
 			}
-		default: // the associations: only when empty
-			if i, ok = n.scanCollection(s, i, nil); !ok {
+			n.fast.tags = closeElems(n.fast.tags)
+		case idx == fGroups:
+			if i, ok = n.scanElems(s, i, &n.sub, &n.groups, n.scanGroup); !ok {
 				return false
 			}
+			n.groups = closeElems(n.groups)
+		case idx == fAssocIndicators:
+			if i, ok = n.scanElems(s, i, &n.sub, &n.indicators, n.scanAssocIndicator); !ok {
+				return false
+			}
+			n.indicators = closeElems(n.indicators)
+		default:
+			if i, ok = n.scanElems(s, i, &n.sub, &n.attributes, n.scanAttribute); !ok {
+				return false
+			}
+			n.attributes = closeElems(n.attributes)
 		}
 		var done bool
 		if i, done, ok = nextItem(s, i, '}'); !ok || done {
@@ -996,6 +1011,11 @@ func (n *Normalizer) fastIndicator(raw []byte) (vigil.Document, bool) {
 		if i := strings.IndexByte(o.address, '@'); i >= 0 {
 			o.userName, o.userDomain = o.address[:i], o.address[i+1:]
 			n.relUser = appendUnique(n.relUser, o.userName)
+		}
+	}
+	for _, l := range [...][]string{n.grpFirst, n.grpLast, n.grpUser, n.attFirst, n.attLast, n.attUser} {
+		for _, u := range l {
+			n.relUser = appendUnique(n.relUser, u)
 		}
 	}
 

@@ -104,6 +104,15 @@ func (w *jsonWriter) raw(b []byte, k string, js []byte) []byte {
 	return append(w.key(b, k), js...)
 }
 
+// rawIn writes the JSON text js, unless it is empty, after keys, which
+// open one object, as `"a":{"b":`.
+func (w *jsonWriter) rawIn(b []byte, keys string, js []byte) []byte {
+	if len(js) == 0 {
+		return b
+	}
+	return append(append(w.key(b, keys), js...), '}')
+}
+
 // time writes t at k as Doc.Time: a zero t is left out.
 func (w *jsonWriter) time(b []byte, k string, t time.Time, dates *ecs.DateCache) []byte {
 	if t.IsZero() {
@@ -254,7 +263,17 @@ func (n *Normalizer) writeIndicator(o *indicatorOut) {
 	b = w.time(b, `"@timestamp":`, o.ts, dates)
 	b = w.lit(b, `"ecs":{"version":"`+ecsVersion+`"}`)
 	b, s = w.open(b, `"email":{`)
+	if len(n.emailFrom) > 0 {
+		b, s2 = w.open(b, `"from":{`)
+		b = w.strs(b, `"address":`, n.emailFrom)
+		b = w.close(b, s2, "}")
+	}
 	b = w.scalar(b, `"subject":`, f[fSubject])
+	if len(n.emailTo) > 0 {
+		b, s2 = w.open(b, `"to":{`)
+		b = w.strs(b, `"address":`, n.emailTo)
+		b = w.close(b, s2, "}")
+	}
 	b = w.close(b, s, "}")
 
 	b, s = w.open(b, `"event":{`)
@@ -365,6 +384,9 @@ func (n *Normalizer) writeIndicator(o *indicatorOut) {
 	b = w.scalar(b, `"as_number":`, f[fASNumber])
 	b = w.scalar(b, `"associated_artifacts":`, f[fArtifacts])
 	b = w.scalar(b, `"associated_cases":`, f[fCases])
+	b = w.rawIn(b, `"associated_groups":{"data":`, n.groups)
+	b = w.rawIn(b, `"associated_indicators":{"data":`, n.indicators)
+	b = w.rawIn(b, `"attributes":{"data":`, n.attributes)
 	b = w.scalar(b, `"block":`, f[fBlock])
 	b = w.long(b, `"confidence":`, o.confLong)
 	b = w.scalar(b, `"custom_associations":`, f[fCustomAssoc])
@@ -409,20 +431,14 @@ func (n *Normalizer) writeIndicator(o *indicatorOut) {
 	b = w.close(b, s2, "}")
 	b = w.boolean(b, `"private_flag":`, o.privateFlag)
 	b = w.double(b, `"rating":`, o.rating)
-	if len(n.fast.labels) > 0 {
-		b = append(w.key(b, `"security_labels":{"data":`), n.fast.labels...)
-		b = append(b, "]}"...)
-	}
+	b = w.rawIn(b, `"security_labels":{"data":`, n.fast.labels)
 	b = w.str(b, `"sha1":`, o.sha1)
 	b = w.str(b, `"sha256":`, o.sha256)
 	b = n.writeString(&w, b, `"size":`, f[fSize])
 	b = w.scalar(b, `"source":`, f[fSource])
 	b = w.scalar(b, `"subject":`, f[fSubject])
 	b = w.scalar(b, `"summary":`, f[fSummary])
-	if len(n.fast.tags) > 0 {
-		b = append(w.key(b, `"tags":{"data":`), n.fast.tags...)
-		b = append(b, "]}"...)
-	}
+	b = w.rawIn(b, `"tags":{"data":`, n.fast.tags)
 	b = w.scalar(b, `"text":`, f[fText])
 	b, s2 = w.open(b, `"threat_assess":{`)
 	b = w.double(b, `"confidence":`, o.taConfidence)

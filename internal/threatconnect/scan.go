@@ -288,7 +288,8 @@ type fastState struct {
 	wbuf     []byte   // the document, see writeIndicator
 	num      []byte   // scratch for a number's text
 	arena    []byte   // strings made for the record: unescaped, lowercased
-	keys     []string // the keys of the objects being scanned, see elemKeys
+	keys     []string // the keys of the objects being scanned, see cleanObject
+	elems    [3]elemState
 	dates    ecs.DateCache
 	lits     indicatorLits
 	disabled bool // tests: Indicator always takes the general path
@@ -342,17 +343,17 @@ func (n *Normalizer) scanIndicator(s string) bool {
 			}
 			n.fast.tags = closeElems(n.fast.tags)
 		case idx == fGroups:
-			if i, ok = n.scanElems(s, i, &n.sub, &n.groups, n.scanGroup); !ok {
+			if i, ok = n.scanElems(s, i, &groupSpec, &n.fast.elems[0], &n.groups, scanGroup); !ok {
 				return false
 			}
 			n.groups = closeElems(n.groups)
 		case idx == fAssocIndicators:
-			if i, ok = n.scanElems(s, i, &n.sub, &n.indicators, n.scanAssocIndicator); !ok {
+			if i, ok = n.scanElems(s, i, &indicatorSpec, &n.fast.elems[0], &n.indicators, scanAssocIndicator); !ok {
 				return false
 			}
 			n.indicators = closeElems(n.indicators)
 		default:
-			if i, ok = n.scanElems(s, i, &n.sub, &n.attributes, n.scanAttribute); !ok {
+			if i, ok = n.scanElems(s, i, &attributeSpec, &n.fast.elems[0], &n.attributes, scanAttribute); !ok {
 				return false
 			}
 			n.attributes = closeElems(n.attributes)

@@ -87,6 +87,8 @@ var scanSeeds = []string{
 	`{"lastModified":"2024-01-01T00:00:00Z","associatedIndicators":{"data":[{"confidence":1.5}]}}`,
 	`{"lastModified":"2024-01-01T00:00:00Z","associatedIndicators":{"data":[{"location":{"a":1}}]}}`,
 	`{"lastModified":"2024-01-01T00:00:00Z","address":"me@x","attributes":{"data":[{"createdBy":{"firstName":"me","lastName":"F"}}]},"associatedGroups":{"data":[{"createdBy":{"lastName":"me"}}]}}`,
+	`{"lastModified":"2024-01-01T00:00:00Z","associatedGroups":{"data":[{"id":1,"type":"Email","name":"n","to":"a@b","from":3,"createdBy":{"id":7,"userName":"u","firstName":"F","lastName":"","owner":"o","pseudonym":null},"attributes":{"data":[{"id":1,"type":"Source","value":"","createdBy":{"id":-0,"userName":"u","x.y":1e2,"n":null}},{"id":2,"source":"s"}]},"ownerId":1.5,"ownerName":"","eventDate":"x","dateAdded":"2024-01-01","upVoteCount":"0","downVoteCount":0,"webLink":"w","legacyLink":null,"lastModified":"2024-01-01T00:00:00Z","userName":"x"},{"attributes":{}},{"attributes":null,"name":""}]}}`,
+	`{"lastModified":"2024-01-01T00:00:00Z","associatedIndicators":{"data":[{"id":1,"type":"Host","hostName":"h","AS Number":"ASN1","Key Name":"k","Block":"b","Value Name":"v","Value Type":"t","confidence":"7","rating":"2.5","ip":"::1","size":3,"dnsActive":"false","webLink":"w","summary":"","active":true,"activeLocked":null,"ownerId":5,"ownerName":"o","md5":"ABC","Mutex":"m","Subject":"s","Hashtag":"h","User Agent String":"u","whoisActive":false,"privateFlag":"TRUE","firstSeen":"2024-01-01T00:00:00Z","lastSeen":"y","description":"d","text":"t","address":"a","sha1":"s","sha256":"s"},{"ip":null,"confidence":null,"rating":null}]}}`,
 	`{"rating":nan}`, `{"tags":[`, `{"a`, `[]`, `nul`, "",
 }
 
@@ -170,15 +172,17 @@ func TestIndicatorScan(t *testing.T) {
 		fast bool
 	}{
 		{`{"type":"Address","ip":"10.0.0.1","lastModified":"2024-01-01T00:00:00Z"}`, true},
-		{`{"lastModified":"2024-01-01T00:00:00Z","x":1}`, false},                                            // a member the pipeline drops
-		{`{"lastModified":"2024-01-01T00:00:00Z","summary":"a\"b\\\/\u00e9\n"}`, true},                      // escapes
-		{`{"lastModified":"2024-01-01T00:00:00Z","summary":"a\ud83d\ude00"}`, false},                        // a surrogate pair
-		{`{"lastModified":"2024-01-01T00:00:00Z","summary":"a\x"}`, false},                                  // fastjson keeps it as it is
-		{`{"lastModified":"2024-01-01T00:00:00Z","summary":"a","summary":"b"}`, false},                      // a duplicate
-		{`{"lastModified":"2024-01-01T00:00:00Z","geoLocation":{"a":1}}`, false},                            // an object kept as it is
-		{`{"lastModified":"2024-01-01T00:00:00Z","rating":01}`, false},                                      // not a JSON number
-		{`{"lastModified":"2024-01-01T00:00:00Z","rating":"x"}`, false},                                     // an error
-		{`{"type":"Address","lastModified":"2024-01-01T00:00:00Z"}`, false},                                 // an error
+		{`{"lastModified":"2024-01-01T00:00:00Z","x":1}`, false},                       // a member the pipeline drops
+		{`{"lastModified":"2024-01-01T00:00:00Z","summary":"a\"b\\\/\u00e9\n"}`, true}, // escapes
+		{`{"lastModified":"2024-01-01T00:00:00Z","summary":"a\ud83d\ude00"}`, false},   // a surrogate pair
+		{`{"lastModified":"2024-01-01T00:00:00Z","summary":"a\x"}`, false},             // fastjson keeps it as it is
+		{`{"lastModified":"2024-01-01T00:00:00Z","summary":"a","summary":"b"}`, false}, // a duplicate
+		{`{"lastModified":"2024-01-01T00:00:00Z","geoLocation":{"a":1}}`, false},       // an object kept as it is
+		{`{"lastModified":"2024-01-01T00:00:00Z","rating":01}`, false},                 // not a JSON number
+		{`{"lastModified":"2024-01-01T00:00:00Z","rating":"x"}`, false},                // an error
+		{`{"type":"Address","lastModified":"2024-01-01T00:00:00Z"}`, false},            // an error
+		{`{"lastModified":"2024-01-01T00:00:00Z","associatedGroups":{"data":[{"id":1,"type":"Email","name":"n","to":"a@b","from":3,"createdBy":{"id":7,"userName":"u","firstName":"F","lastName":"","owner":"o","pseudonym":null},"attributes":{"data":[{"id":1,"type":"Source","value":"","createdBy":{"id":-0,"userName":"u","x.y":1e2,"n":null}},{"id":2,"source":"s"}]},"ownerId":1.5,"ownerName":"","eventDate":"x","dateAdded":"2024-01-01","upVoteCount":"0","downVoteCount":0,"webLink":"w","legacyLink":null,"lastModified":"2024-01-01T00:00:00Z","userName":"x"},{"attributes":{}},{"attributes":null,"name":""}]}}`, true},
+		{`{"lastModified":"2024-01-01T00:00:00Z","associatedIndicators":{"data":[{"id":1,"type":"Host","hostName":"h","AS Number":"ASN1","Key Name":"k","Block":"b","Value Name":"v","Value Type":"t","confidence":"7","rating":"2.5","ip":"::1","size":3,"dnsActive":"false","webLink":"w","summary":"","active":true,"activeLocked":null,"ownerId":5,"ownerName":"o","md5":"ABC","Mutex":"m","Subject":"s","Hashtag":"h","User Agent String":"u","whoisActive":false,"privateFlag":"TRUE","firstSeen":"2024-01-01T00:00:00Z","lastSeen":"y","description":"d","text":"t","address":"a","sha1":"s","sha256":"s"},{"ip":null,"confidence":null,"rating":null}]}}`, true},
 		{`{"lastModified":"2024-01-01T00:00:00Z","associatedGroups":{"data":[{}]}}`, false},                 // an empty element
 		{`{"lastModified":"2024-01-01T00:00:00Z","associatedGroups":{"data":[{"assignments":{}}]}}`, false}, // not taken
 		{`{"lastModified":"2024-01-01T00:00:00Z","associatedIndicators":{"data":[{"ip":"x"}]}}`, false},     // an error

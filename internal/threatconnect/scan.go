@@ -623,23 +623,11 @@ func (n *Normalizer) scanLabel(s string, i int) (int, bool) {
 			n.tlp = append(n.tlp, tlp)
 		}
 	}
-	b := n.fast.labels
-	mark := len(b)
-	if len(b) == 0 {
-		b = append(b, '[')
-	} else {
-		b = append(b, ',')
-	}
+	b, mark := openElem(n.fast.labels)
 	var w jsonWriter
-	b = append(b, '{')
 	b = w.date(b, `"date_added":`, date, &n.fast.dates)
 	b = w.scalar(b, `"name":`, name)
-	if !w.has {
-		b = b[:mark] // an empty element is left out
-	} else {
-		b = append(b, '}')
-	}
-	n.fast.labels = b
+	n.fast.labels = w.closeElem(b, mark)
 	return end, true
 }
 
@@ -744,23 +732,14 @@ func (n *Normalizer) scanTag(s string, i int) (int, bool) {
 		}
 		n.techID = appendUnique(n.techID, n.renderS(technique))
 	}
-	b := n.fast.tags
-	mark := len(b)
-	if len(b) == 0 {
-		b = append(b, '[')
-	} else {
-		b = append(b, ',')
-	}
+	b, mark := openElem(n.fast.tags)
 	var w jsonWriter
-	b = append(b, '{')
 	b = w.date(b, `"last_used":`, lastUsed, &n.fast.dates)
 	b = w.scalar(b, `"name":`, name)
 	if tactics != "" {
 		had, at := w.has, len(b)
-		b = w.key(b, `"tactics":`)
-		if b, ok = n.appendCleanList(b, tactics); !ok {
-			b, w.has = b[:at], had
-		}
+		b, ok = n.appendCleanList(w.key(b, `"tactics":`), tactics)
+		b = w.keep(b, ok, at, had)
 	}
 	if !technique.null() {
 		var sec section
@@ -768,12 +747,7 @@ func (n *Normalizer) scanTag(s string, i int) (int, bool) {
 		b = w.scalar(b, `"id":`, technique)
 		b = w.close(b, sec, "}")
 	}
-	if !w.has {
-		b = b[:mark]
-	} else {
-		b = append(b, '}')
-	}
-	n.fast.tags = b
+	n.fast.tags = w.closeElem(b, mark)
 	return end, true
 }
 

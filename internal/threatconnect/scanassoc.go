@@ -330,23 +330,12 @@ func (n *Normalizer) scanElems(s string, i int, spec *elemSpec, e *elemState, ds
 		if !ok {
 			return 0, false
 		}
-		b := *dst
-		mark := len(b)
-		if len(b) == 0 {
-			b = append(b, '[')
-		} else {
-			b = append(b, ',')
-		}
+		b, mark := openElem(*dst)
 		var w jsonWriter
-		if b, ok = n.writeElem(&w, append(b, '{'), spec, e); !ok {
+		if b, ok = n.writeElem(&w, b, spec, e); !ok {
 			return 0, false
 		}
-		if w.has {
-			b = append(b, '}')
-		} else {
-			b = b[:mark] // an empty element is left out
-		}
-		*dst = b
+		*dst = w.closeElem(b, mark)
 		return end, true
 	})
 }

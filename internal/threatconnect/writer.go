@@ -147,13 +147,41 @@ func (w *jsonWriter) scalar(b []byte, k string, v sval) []byte {
 	case kNumber:
 		had, mark := w.has, len(b)
 		b, ok := ecs.AppendNumber(w.key(b, k), v.s)
-		if !ok {
-			w.has = had
-			return b[:mark]
-		}
-		return b
+		return w.keep(b, ok, mark, had)
 	}
 	return b
+}
+
+// keep returns b when ok, or else b without what was written from mark on,
+// had telling whether the object had a member before.
+func (w *jsonWriter) keep(b []byte, ok bool, mark int, had bool) []byte {
+	if !ok {
+		w.has = had
+		return b[:mark]
+	}
+	return b
+}
+
+// openElem starts an object element of the array being built in b, which
+// is empty before the first: '[' or ',', and '{'. It returns where the
+// element starts, for closeElem.
+func openElem(b []byte) ([]byte, int) {
+	mark := len(b)
+	if mark == 0 {
+		b = append(b, '[')
+	} else {
+		b = append(b, ',')
+	}
+	return append(b, '{'), mark
+}
+
+// closeElem ends the element openElem started, or takes it back when w,
+// which wrote it, wrote nothing: an empty element is left out.
+func (w *jsonWriter) closeElem(b []byte, mark int) []byte {
+	if !w.has {
+		return b[:mark]
+	}
+	return append(b, '}')
 }
 
 // boolean writes a converted boolean at k.
@@ -186,11 +214,7 @@ func (w *jsonWriter) double(b []byte, k string, v optDouble) []byte {
 	}
 	had, mark := w.has, len(b)
 	b, ok := ecs.AppendJavaFloat64(w.key(b, k), v.v)
-	if !ok {
-		w.has = had
-		return b[:mark]
-	}
-	return b
+	return w.keep(b, ok, mark, had)
 }
 
 // indicatorLits are the parts of an indicator's document that depend only

@@ -114,11 +114,26 @@ func generated(n int) [][]byte {
 	return append(benchRecords(n, false), benchRecords(n, true)...)
 }
 
-func FuzzIndicatorScan(f *testing.F) {
+// addScanSeeds adds the seeds of the fast path's fuzz targets.
+func addScanSeeds(f *testing.F) {
 	addSeeds(f, "indicator", scanSeeds...)
 	for _, r := range generated(24) {
 		f.Add(r)
 	}
+}
+
+// FuzzIndicatorScan checks that the fast path and the general path give
+// the same Document for any record, with the tests' options.
+func FuzzIndicatorScan(f *testing.F) {
+	addScanSeeds(f)
+	opts := testOptions()
+	f.Fuzz(func(t *testing.T, raw []byte) { sameIndicator(t, opts, raw) })
+}
+
+// FuzzIndicatorWriter is FuzzIndicatorScan with the options of
+// indicatorOptions.
+func FuzzIndicatorWriter(f *testing.F) {
+	addScanSeeds(f)
 	opts := indicatorOptions()
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		for _, o := range opts {

@@ -114,14 +114,15 @@ const (
 	fWhoIs
 	fWhoisActive
 	numScalars
+)
 
-	// The members with an object value, after the scalars.
-	fLabels = numScalars + iota - fWhoisActive - 1
+// The members with an object value, after the scalars.
+const (
+	fLabels = numScalars + iota
 	fTags
 	fGroups
 	fAssocIndicators
 	fAttributes
-	numFields
 )
 
 // fieldIndex returns the index of the member key, or -1 for a member the

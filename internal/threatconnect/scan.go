@@ -700,7 +700,9 @@ func (n *Normalizer) scanTag(s string, i int) (int, bool) {
 		switch bit {
 		case tTactics:
 			start, end, next, ok := n.fast.list(s, i)
-			tactics = s[start:end]
+			if ok {
+				tactics = s[start:end]
+			}
 			return next, ok
 		case tPlatforms:
 			start, end, next, ok := n.fast.list(s, i)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vigil-ti/vigil"
+	"github.com/vigil-ti/vigil/internal/ecs"
 	"github.com/vigil-ti/vigil/internal/sqlite"
 	"github.com/vigil-ti/vigil/internal/threatconnect/tcnfake"
 )
@@ -61,9 +62,13 @@ func openBenchStore(tb testing.TB) *sqlite.DB {
 }
 
 // normalizePage normalizes one page as the collector does: a Normalizer
-// per page, stamped with its ingest time.
-func normalizePage(recs [][]byte, docs []vigil.Document) []vigil.Document {
-	n := NewNormalizer(NormalizeOptions{Dataset: DatasetIndicator, Tags: defaultTags, ExpirationDuration: "90d", Ingested: benchNow})
+// per page, stamped with its ingest time, writing into arena (reset) when
+// it is not nil.
+func normalizePage(recs [][]byte, docs []vigil.Document, arena *ecs.Arena) []vigil.Document {
+	if arena != nil {
+		arena.Reset()
+	}
+	n := NewNormalizer(NormalizeOptions{Dataset: DatasetIndicator, Tags: defaultTags, ExpirationDuration: "90d", Ingested: benchNow, Arena: arena})
 	docs = docs[:0]
 	for _, raw := range recs {
 		docs = append(docs, n.Indicator(raw))
@@ -72,16 +77,18 @@ func normalizePage(recs [][]byte, docs []vigil.Document) []vigil.Document {
 }
 
 // ingest normalizes and writes recs in pages of DefaultBatchSize, each
-// with the cursor after it, as the collector does.
+// with the cursor after it, as the collector does: the pages' documents in
+// one arena, which each page reuses, written as the page's NDJSON.
 func ingest(tb testing.TB, ctx context.Context, db vigil.Store, recs [][]byte) vigil.WriteStats {
 	var sum vigil.WriteStats
+	var arena ecs.Arena
 	docs := make([]vigil.Document, 0, DefaultBatchSize)
 	for start := 0; start < len(recs); start += DefaultBatchSize {
 		end := min(start+DefaultBatchSize, len(recs))
-		docs = normalizePage(recs[start:end], docs)
+		docs = normalizePage(recs[start:end], docs, &arena)
 		cursor := strconv.AppendInt([]byte(`{"since":"2024-06-14T00:00:00Z","open":{"pages":`), int64(end), 10)
 		cursor = append(cursor, `}}`...)
-		st, err := db.WritePage(ctx, vigil.Page{Source: SourceName, Dataset: DatasetIndicator, Docs: docs, Cursor: cursor})
+		st, err := db.WritePage(ctx, vigil.Page{Source: SourceName, Dataset: DatasetIndicator, Docs: docs, Cursor: cursor, NDJSON: arena.NDJSON()})
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -151,7 +158,7 @@ func BenchmarkNormalizeIndicator(b *testing.B) {
 			for i := 0; i < b.N; {
 				start := i % pool
 				end := min(start+DefaultBatchSize, pool, start+b.N-i)
-				docs = normalizePage(recs[start:end], docs)
+				docs = normalizePage(recs[start:end], docs, nil)
 				i += end - start
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
@@ -165,7 +172,7 @@ func BenchmarkWritePage(b *testing.B) {
 	recs := benchRecords(b.N, false)
 	docs := make([]vigil.Document, 0, b.N)
 	for start := 0; start < len(recs); start += DefaultBatchSize {
-		page := normalizePage(recs[start:min(start+DefaultBatchSize, len(recs))], nil)
+		page := normalizePage(recs[start:min(start+DefaultBatchSize, len(recs))], nil, nil)
 		docs = append(docs, page...)
 	}
 	db := openBenchStore(b)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vigil-ti/vigil"
+	"github.com/vigil-ti/vigil/internal/ecs"
 )
 
 // SourceName is the source's name in the configuration, the CLI and the
@@ -217,16 +218,20 @@ func minTime(a, b time.Time) time.Time {
 	return a
 }
 
-func (c *Collector) normalizer(ingested time.Time) *Normalizer {
+// normalizer returns the normalizer of a page: its documents go into
+// arena, which it resets (a pull reuses one arena for its pages).
+func (c *Collector) normalizer(ingested time.Time, arena *ecs.Arena) *Normalizer {
 	tags := c.Settings.Tags
 	if tags == nil {
 		tags = defaultTags
 	}
+	arena.Reset()
 	return NewNormalizer(NormalizeOptions{
 		Dataset:            DatasetIndicator,
 		Tags:               tags,
 		ExpirationDuration: c.Settings.ExpirationDuration,
 		Ingested:           ingested,
+		Arena:              arena,
 	})
 }
 
@@ -238,12 +243,13 @@ func (c *Collector) pullIndicators(ctx context.Context, cur *cursor, res *vigil.
 	})
 	var prevMax time.Time
 	warned := false
+	var arena ecs.Arena
 	for {
 		if err != nil {
 			return err
 		}
 		ingested := c.Clock.Now().UTC()
-		n := c.normalizer(ingested)
+		n := c.normalizer(ingested, &arena)
 		docs := make([]vigil.Document, len(page.Records))
 		var pageMax time.Time
 		for i, raw := range page.Records {
@@ -275,7 +281,7 @@ func (c *Collector) pullIndicators(ctx context.Context, cur *cursor, res *vigil.
 		} else if page.Repeats() {
 			return fmt.Errorf("threatconnect: %s: the next link repeats the page's own link %q; stopping to avoid a loop", what, page.Next)
 		}
-		if err := c.writePage(ctx, docs, cur, res); err != nil {
+		if err := c.writePage(ctx, docs, arena.NDJSON(), cur, res); err != nil {
 			return err
 		}
 		if last {
@@ -295,6 +301,7 @@ func (c *Collector) pullIndicators(ctx context.Context, cur *cursor, res *vigil.
 func (c *Collector) pullDeleted(ctx context.Context, cur *cursor, res *vigil.PullResult, stop <-chan struct{}, log *slog.Logger) error {
 	const what = "deleted indicators page"
 	page, err := c.Client.Deleted(ctx, DeletedQuery{Since: cur.DeletedSince, Limit: c.Settings.batch()})
+	var arena ecs.Arena
 	for {
 		if err != nil {
 			var se *StatusError
@@ -304,13 +311,13 @@ func (c *Collector) pullDeleted(ctx context.Context, cur *cursor, res *vigil.Pul
 					log.Warn("deleted indicators not fetched; they stay in the live view until they expire", "error", err)
 					cur.Completed = c.Clock.Now().UTC()
 					cur.Open = nil
-					return c.writePage(ctx, nil, cur, res)
+					return c.writePage(ctx, nil, nil, cur, res)
 				}
 			}
 			return err
 		}
 		ingested := c.Clock.Now().UTC()
-		n := c.normalizer(ingested)
+		n := c.normalizer(ingested, &arena)
 		docs := make([]vigil.Document, len(page.Records))
 		for i, raw := range page.Records {
 			docs[i] = n.Deleted(raw)
@@ -327,7 +334,7 @@ func (c *Collector) pullDeleted(ctx context.Context, cur *cursor, res *vigil.Pul
 		} else if page.Repeats() {
 			return fmt.Errorf("threatconnect: %s: the next link repeats the page's own link %q; stopping to avoid a loop", what, page.Next)
 		}
-		if err := c.writePage(ctx, docs, cur, res); err != nil {
+		if err := c.writePage(ctx, docs, arena.NDJSON(), cur, res); err != nil {
 			return err
 		}
 		if last {
@@ -340,9 +347,10 @@ func (c *Collector) pullDeleted(ctx context.Context, cur *cursor, res *vigil.Pul
 	}
 }
 
-// writePage writes one page of documents with the cursor that follows it.
-func (c *Collector) writePage(ctx context.Context, docs []vigil.Document, cur *cursor, res *vigil.PullResult) error {
-	return vigil.WritePage(ctx, c.Store, res, docs, cur, c.Progress)
+// writePage writes one page of documents with the cursor that follows it;
+// ndjson is the arena they are in, or nil.
+func (c *Collector) writePage(ctx context.Context, docs []vigil.Document, ndjson []byte, cur *cursor, res *vigil.PullResult) error {
+	return vigil.WriteArenaPage(ctx, c.Store, res, docs, ndjson, cur, c.Progress)
 }
 
 // Check verifies the credentials with one signed request, the owners list,

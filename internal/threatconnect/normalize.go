@@ -93,6 +93,7 @@ type Normalizer struct {
 	key, typ                          string // Document.Key and Type, copied by encode
 
 	fast fastState // Indicator's fast path, see scan.go
+	ebuf []byte    // the encoded document, with an arena
 }
 
 // NewNormalizer returns a Normalizer with the given options. An invalid
@@ -170,6 +171,10 @@ func (n *Normalizer) encode(doc *vigil.Document) vigil.Document {
 	if len(n.errs) > 0 {
 		doc.Error = strings.Join(n.errs, "; ")
 	}
+	if n.opts.Arena != nil {
+		n.ebuf = n.doc.AppendJSON(n.ebuf[:0])
+		return n.inArena(doc, n.ebuf)
+	}
 	// One allocation holds the Source and copies of Key and Type, which
 	// may still point into the parser's buffer. The Source's capacity ends
 	// before them, so appending to it cannot overwrite them.
@@ -191,6 +196,15 @@ func (n *Normalizer) encode(doc *vigil.Document) vigil.Document {
 		buf = append(buf, n.typ...)
 		doc.Type = b2s(buf[start:])
 	}
+	return *doc
+}
+
+// inArena sets doc.Source to a copy of src in the arena, and doc.Key and
+// doc.Type to copies of n.key and n.typ there; it returns doc.
+func (n *Normalizer) inArena(doc *vigil.Document, src []byte) vigil.Document {
+	a := n.opts.Arena
+	doc.Source = a.Doc(src)
+	doc.Key, doc.Type = a.String(n.key), a.String(n.typ)
 	return *doc
 }
 

@@ -1,12 +1,15 @@
 package threatconnect
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"unicode/utf8"
 
+	"github.com/vigil-ti/vigil/internal/ecs"
 	"github.com/vigil-ti/vigil/internal/ecs/ecstest"
 )
 
@@ -34,9 +37,21 @@ func addSeeds(f *testing.F, kind string, extra ...string) {
 // when the Normalizer is reused.
 func fuzzNormalize(t *testing.T, kind string, raw []byte) {
 	n := NewNormalizer(testOptions())
-	var first []byte
+	// The same normalizer writing into an arena gives the same documents,
+	// laid out end to end as NDJSON.
+	var arena ecs.Arena
+	opts := testOptions()
+	opts.Arena = &arena
+	na := NewNormalizer(opts)
+	var first, ndjson []byte
 	for round := 0; round < 2; round++ { // the second round reuses the buffers
 		doc := normalizeKind(n, kind, raw)
+		if inArena := normalizeKind(na, kind, raw); !reflect.DeepEqual(inArena, doc) {
+			t.Fatalf("in an arena: %+v\nwant %+v", inArena, doc)
+		}
+		if ndjson = append(append(ndjson, doc.Source...), '\n'); !bytes.Equal(arena.NDJSON(), ndjson) {
+			t.Fatalf("the arena holds\n%s\nwant\n%s", arena.NDJSON(), ndjson)
+		}
 		if round == 0 {
 			first = doc.Source
 		} else if string(first) != string(doc.Source) {

@@ -1096,6 +1096,9 @@ func (n *Normalizer) fastIndicator(raw []byte) (vigil.Document, bool) {
 		Dataset: n.dataset(), View: vigil.ViewIndicators,
 		Timestamp: o.ts, ExpiresAt: o.deletedAt,
 	}
+	if n.opts.Arena != nil {
+		return n.inArena(&doc, n.fast.wbuf), true
+	}
 	// As encode: one allocation holds the Source and copies of Key and
 	// Type, which may point into the record. It is a copy of n.fast.wbuf
 	// with them appended, which make and copy make without zeroing it.

@@ -5,23 +5,43 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigil-ti/vigil/internal/ecs"
 
 	"github.com/vigil-ti/vigil/internal/threatconnect/tcnfake"
 )
 
 // sameIndicator fails t unless Indicator gives the same Document for raw
 // with the fast path as with the general path alone, in the Normalizers'
-// second rounds too (they reuse their buffers), and the same Modified. It
-// reports whether the fast path took raw.
+// second rounds too (they reuse their buffers), and the same Modified; and
+// the same with both writing into an arena, where the documents lie end to
+// end as NDJSON. It reports whether the fast path took raw.
 func sameIndicator(t *testing.T, opts NormalizeOptions, raw []byte) bool {
 	t.Helper()
 	fast, slow := NewNormalizer(opts), NewNormalizer(opts)
 	slow.fast.disabled = true
+	var fastArena, slowArena ecs.Arena
+	aopts := opts
+	aopts.Arena = &fastArena
+	fastA := NewNormalizer(aopts)
+	aopts.Arena = &slowArena
+	slowA := NewNormalizer(aopts)
+	slowA.fast.disabled = true
 	var took bool
 	for round := 0; round < 2; round++ {
+		gotA, wantA := fastA.Indicator(raw), slowA.Indicator(raw)
 		got, want := fast.Indicator(raw), slow.Indicator(raw)
+		if !reflect.DeepEqual(gotA, want) || !reflect.DeepEqual(wantA, want) {
+			t.Fatalf("input %q\nin an arena: %+v\n             %+v\nallocated:   %+v", raw, gotA, wantA, want)
+		}
+		for _, a := range []*ecs.Arena{&fastArena, &slowArena} {
+			if nd := string(a.NDJSON()); !strings.HasSuffix(nd, string(want.Source)+"\n") || len(nd) != (round+1)*(len(want.Source)+1) {
+				t.Fatalf("input %q: the arena holds %q", raw, nd)
+			}
+		}
 		took = len(fast.fast.wbuf) > 0 && string(fast.fast.wbuf) == string(got.Source)+got.Key+got.Type
 		if !bytes.Equal(got.Source, want.Source) {
 			t.Fatalf("input %q\nfast path:    %s\ngeneral path: %s", raw, got.Source, want.Source)

@@ -41,6 +41,30 @@ func (a *Arena) Doc(src []byte) []byte {
 	return a.buf[start : start+len(src) : start+len(src)]
 }
 
+// Open returns the page so far, for a writer to append one document to it
+// in place; Close then ends the document. Nothing but the document may be
+// appended, and nothing before it changed.
+func (a *Arena) Open() []byte {
+	if a.buf == nil {
+		a.buf = make([]byte, 0, 64<<10)
+	}
+	return a.buf
+}
+
+// Close ends the document that was appended to Open's slice, as b (append
+// may have moved the page: the documents handed out before keep pointing
+// into the old buffer, as with Doc), writes its newline and returns it,
+// its capacity ending at its length. b must hold at least the page Open
+// returned.
+func (a *Arena) Close(b []byte) []byte {
+	start, end := len(a.buf), len(b)
+	if end < start {
+		panic("ecs: Arena.Close: the slice is shorter than the page")
+	}
+	a.buf = append(b, '\n')
+	return a.buf[start:end:end]
+}
+
 // String returns a copy of s that stays valid until Reset.
 func (a *Arena) String(s string) string {
 	if s == "" {

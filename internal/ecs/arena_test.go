@@ -46,3 +46,42 @@ func TestArena(t *testing.T) {
 		t.Fatal(`String("")`)
 	}
 }
+
+// TestArenaOpenClose: documents appended in place, moving the page when
+// they do not fit, lie end to end as NDJSON, with Doc's among them.
+func TestArenaOpenClose(t *testing.T) {
+	var a ecs.Arena
+	var want []byte
+	var docs, srcs [][]byte
+	for i, n := range []int{10, 70 << 10, 0, 5, 200 << 10} {
+		src := bytes.Repeat([]byte{byte('a' + i)}, n)
+		var doc []byte
+		if i%2 == 0 {
+			b := a.Open()
+			b = append(b, src...)
+			doc = a.Close(b)
+		} else {
+			doc = a.Doc(src)
+		}
+		if !bytes.Equal(doc, src) || cap(doc) != len(doc) {
+			t.Fatalf("doc %d: %d bytes, capacity %d", i, len(doc), cap(doc))
+		}
+		docs, srcs = append(docs, doc), append(srcs, src)
+		want = append(append(want, src...), '\n')
+		if !bytes.Equal(a.NDJSON(), want) {
+			t.Fatalf("after doc %d: NDJSON of %d bytes, want %d", i, len(a.NDJSON()), len(want))
+		}
+	}
+	for i := range docs {
+		if !bytes.Equal(docs[i], srcs[i]) {
+			t.Fatalf("doc %d changed after later ones", i)
+		}
+	}
+	// A writer that gave up leaves nothing: the next document starts
+	// where the page ended.
+	a.Reset()
+	_ = append(a.Open(), "half a document"...)
+	if got := a.Doc([]byte("x")); string(got) != "x" || string(a.NDJSON()) != "x\n" {
+		t.Fatalf("after a writer gave up: %q, page %q", got, a.NDJSON())
+	}
+}

@@ -9,141 +9,34 @@ import (
 	"github.com/vigil-ti/vigil/internal/ecs"
 )
 
-// jsonWriter writes a JSON document whose keys are known ahead, in the
-// order they sort in: the fast path of IOC writes with it the document
-// that n.doc would encode, without a Doc's bookkeeping. Objects are opened
-// as they come and taken back when nothing was written in them, as a Doc
-// leaves out empty objects.
-//
-// The document is a slice its methods take and return, which the caller
-// keeps in a local variable: while the GC marks, every store of a pointer
-// to memory that may be the heap, as w.b = append(w.b, ...) would be,
-// costs a write barrier.
-type jsonWriter struct {
-	has bool // the innermost open object has a member
-}
-
-// section is an object open in a jsonWriter, to close.
-type section struct {
-	mark int  // where its key starts, with the comma before it
-	had  bool // the object around it had a member
-}
-
-// open opens the objects keys names, `"a":{"b":{`.
-func (w *jsonWriter) open(b []byte, keys string) ([]byte, section) {
-	s := section{len(b), w.has}
-	if w.has {
-		b = append(b, ',')
-	}
-	w.has = false
-	return append(b, keys...), s
-}
-
-// close closes the objects of s with closers, one '}' each, or takes them
-// back when nothing was written in them.
-func (w *jsonWriter) close(b []byte, s section, closers string) []byte {
-	if !w.has {
-		w.has = s.had
-		return b[:s.mark]
-	}
-	return append(b, closers...)
-}
-
-// key writes k, `"name":`.
-func (w *jsonWriter) key(b []byte, k string) []byte {
-	if w.has {
-		b = append(b, ',')
-	}
-	w.has = true
-	return append(b, k...)
-}
-
-// str writes the string s at k, as Setter.Str: an empty s is left out.
-func (w *jsonWriter) str(b []byte, k, s string) []byte {
-	if s == "" {
-		return b
-	}
-	return ecs.AppendString(w.key(b, k), s)
-}
-
-// raw writes the JSON text js at k, as Setter.Raw, for js that is empty or
-// a value that is not empty.
-func (w *jsonWriter) raw(b []byte, k string, js []byte) []byte {
-	if len(js) == 0 {
-		return b
-	}
-	return append(w.key(b, k), js...)
-}
-
-// strs writes list at k as Setter.Strs: empty strings are left out, and a
-// list with nothing left.
-func (w *jsonWriter) strs(b []byte, k string, list []string) []byte {
-	count := 0
-	for _, s := range list {
-		if s == "" {
-			continue
-		}
-		if count == 0 {
-			b = append(w.key(b, k), '[')
-		} else {
-			b = append(b, ',')
-		}
-		b = ecs.AppendString(b, s)
-		count++
-	}
-	if count > 0 {
-		b = append(b, ']')
-	}
-	return b
-}
+// jsonWriter is the ecs.JSONWriter the fast path of IOC writes with the
+// document that n.doc would encode, without a Doc's bookkeeping, with the
+// methods for the values scanIOC takes.
+type jsonWriter struct{ ecs.JSONWriter }
 
 // str1 writes the list of s at k, as Setter.Strs of []string{s}.
 func (w *jsonWriter) str1(b []byte, k, s string) []byte {
 	if s == "" {
 		return b
 	}
-	return append(ecs.AppendString(append(w.key(b, k), '['), s), ']')
-}
-
-// time writes t at k, as Setter.Time: a zero t is left out.
-func (w *jsonWriter) time(b []byte, k string, t time.Time, dates *ecs.DateCache) []byte {
-	if t.IsZero() {
-		return b
-	}
-	return ecs.AppendTimeValue(w.key(b, k), t, dates)
+	return append(ecs.AppendString(append(w.Key(b, k), '['), s), ']')
 }
 
 // val writes v, which scanIOC vouched for, at k, as putVal.
 func (w *jsonWriter) val(b []byte, k string, v val) []byte {
 	switch v.kind {
 	case fastjson.TypeString:
-		return w.str(b, k, v.s)
+		return w.Str(b, k, v.s)
 	case fastjson.TypeTrue:
-		return append(w.key(b, k), "true"...)
+		return append(w.Key(b, k), "true"...)
 	case fastjson.TypeFalse:
-		return append(w.key(b, k), "false"...)
+		return append(w.Key(b, k), "false"...)
 	case fastjson.TypeNumber, fastjson.TypeArray, fastjson.TypeObject:
-		had, mark := w.has, len(b)
-		b, ok := appendCleanRaw(w.key(b, k), v)
-		if !ok {
-			w.has = had
-			return b[:mark]
-		}
-		return b
+		had, mark := w.Has, len(b)
+		b, ok := appendCleanRaw(w.Key(b, k), v)
+		return w.Keep(b, ok, mark, had)
 	}
 	return b
-}
-
-// lit writes js, a member or members encoded ahead, unless it is empty.
-func (w *jsonWriter) lit(b []byte, js string) []byte {
-	if len(js) == 0 {
-		return b
-	}
-	if w.has {
-		b = append(b, ',')
-	}
-	w.has = true
-	return append(b, js...)
 }
 
 // timeText writes t at k as time does, t being the date text, which is
@@ -152,7 +45,7 @@ func (w *jsonWriter) timeText(b []byte, k string, t time.Time, text string, date
 	if t.IsZero() {
 		return b
 	}
-	b = w.key(b, k)
+	b = w.Key(b, k)
 	if isTimeLayout(text) {
 		b = append(b, '"')
 		b = append(b, text...)
@@ -201,22 +94,22 @@ func (n *Normalizer) iocLits() *iocLits {
 	}
 	event := func(kind string) string {
 		var w jsonWriter
-		b, _ := w.open(nil, `"event":{`)
-		b = w.raw(b, `"category":`, categoryThreat)
-		b = w.str(b, `"dataset":`, n.opts.Dataset)
-		b = w.raw(b, `"ingested":`, n.ingested)
-		b = w.str(b, `"kind":`, kind)
-		b = w.str(b, `"module":`, eventModule)
-		return string(w.key(b, `"original":`))
+		b, _ := w.Open(nil, `"event":{`)
+		b = w.Raw(b, `"category":`, categoryThreat)
+		b = w.Str(b, `"dataset":`, n.opts.Dataset)
+		b = w.Raw(b, `"ingested":`, n.ingested)
+		b = w.Str(b, `"kind":`, kind)
+		b = w.Str(b, `"module":`, eventModule)
+		return string(w.Key(b, `"original":`))
 	}
 	l.eventOK, l.eventErr = event("enrichment"), event(kindError)
 	if ts := n.timestampOf(time.Time{}); !ts.IsZero() {
 		l.ingestedTS = string(ecs.AppendTimeValue(nil, ts, nil))
 	}
 	var w jsonWriter
-	l.expiration = string(w.str(nil, `"expiration_duration":`, n.opts.ExpirationDuration))
-	w.has = false
-	if tags := w.strs(nil, `"tags":`, n.opts.Tags); len(tags) > 0 {
+	l.expiration = string(w.Str(nil, `"expiration_duration":`, n.opts.ExpirationDuration))
+	w.Has = false
+	if tags := w.Strs(nil, `"tags":`, n.opts.Tags); len(tags) > 0 {
 		l.tags = string(tags[:len(tags)-1]) // without the ']'
 	}
 	l.done = true
@@ -239,7 +132,7 @@ type iocOut struct {
 // has only the members iocFields holds, and all of them raw.
 //
 // It writes in a local slice, stored back in n.wbuf at the end (see
-// jsonWriter).
+// ecs.JSONWriter).
 func (n *Normalizer) writeIOC(o *iocOut) {
 	lits := n.iocLits()
 	f, iv, sc := o.f, o.iv, &o.sc
@@ -249,48 +142,47 @@ func (n *Normalizer) writeIOC(o *iocOut) {
 	case !o.modified.IsZero(): // o.ts is o.modified
 		b = w.timeText(b, `"@timestamp":`, o.ts, f.lastUpdate.s, &n.dates)
 	case len(lits.ingestedTS) > 0:
-		b = append(w.key(b, `"@timestamp":`), lits.ingestedTS...)
+		b = append(w.Key(b, `"@timestamp":`), lits.ingestedTS...)
 	}
-	b = w.lit(b, ecsMember)
-	var s section
+	b = w.Lit(b, ecsMember)
+	var s ecs.Section
 	if len(n.errs) > 0 {
-		b, s = w.open(b, `"error":{`)
-		b = w.strs(b, `"message":`, n.errs)
-		b = w.close(b, s, "}")
-		b = w.lit(b, lits.eventErr)
+		b, s = w.Open(b, `"error":{`)
+		b = w.Strs(b, `"message":`, n.errs)
+		b = w.Close(b, s, "}")
+		b = w.Lit(b, lits.eventErr)
 	} else {
-		b = w.lit(b, lits.eventOK)
+		b = w.Lit(b, lits.eventOK)
 	}
 	b = ecs.AppendString(b, o.raw)
 	if sc.hasRisk {
-		had, mark := w.has, len(b)
+		had, mark := w.Has, len(b)
 		var ok bool
-		if b, ok = ecs.AppendJavaFloat32(w.key(b, `"risk_score":`), sc.risk); !ok {
-			b, w.has = b[:mark], had
-		}
+		b, ok = ecs.AppendJavaFloat32(w.Key(b, `"risk_score":`), sc.risk)
+		b = w.Keep(b, ok, mark, had)
 	}
 	b = append(b, `,"type":["indicator"]}`...)
 
-	b, s = w.open(b, `"rapid7":{"tc":{"ioc":{`)
-	b = w.time(b, `"deleted_at":`, o.del, &n.dates)
-	b = w.lit(b, lits.expiration)
+	b, s = w.Open(b, `"rapid7":{"tc":{"ioc":{`)
+	b = w.Time(b, `"deleted_at":`, o.del, &n.dates)
+	b = w.Lit(b, lits.expiration)
 	if iv.hash != "" && iv.hashPath == nil {
-		var s2 section
-		b, s2 = w.open(b, `"file":{`)
-		b = w.str(b, `"hash":`, iv.hash)
-		b = w.close(b, s2, "}")
+		var s2 ecs.Section
+		b, s2 = w.Open(b, `"file":{`)
+		b = w.Str(b, `"hash":`, iv.hash)
+		b = w.Close(b, s2, "}")
 	}
 	b = w.val(b, `"first_seen":`, f.firstSeen)
 	b = w.val(b, `"geolocation":`, f.geolocation)
 	b = w.val(b, `"last_seen":`, f.lastSeen)
 	b = w.val(b, `"last_update_date":`, f.lastUpdate)
-	b, s2 := w.open(b, `"related":{`)
+	b, s2 := w.Open(b, `"related":{`)
 	b = w.val(b, `"campaigns":`, f.campaigns)
 	b = w.val(b, `"malware":`, f.malware)
 	b = w.val(b, `"threat_actors":`, f.threatActors)
-	b = w.close(b, s2, "}")
+	b = w.Close(b, s2, "}")
 	if o.hasFeeds {
-		b = w.raw(b, `"reported_feeds":`, n.arr)
+		b = w.Raw(b, `"reported_feeds":`, n.arr)
 	} else if f.reportedFeeds.kind != fastjson.TypeArray {
 		b = w.val(b, `"reported_feeds":`, f.reportedFeeds)
 	}
@@ -305,15 +197,15 @@ func (n *Normalizer) writeIOC(o *iocOut) {
 	case fastjson.TypeObject, fastjson.TypeArray:
 		b = w.val(b, `"whitelisted":`, v)
 	default:
-		b = w.str(b, `"whitelisted":`, n.renderVal(v))
+		b = w.Str(b, `"whitelisted":`, n.renderVal(v))
 	}
-	b = w.close(b, s, "}}}")
+	b = w.Close(b, s, "}}}")
 
 	if iv.hash != "" || iv.ip != "" {
-		b, s = w.open(b, `"related":{`)
+		b, s = w.Open(b, `"related":{`)
 		b = w.str1(b, `"hash":`, iv.hash)
 		b = w.str1(b, `"ip":`, iv.ip)
-		b = w.close(b, s, "}")
+		b = w.Close(b, s, "}")
 	}
 	if tags := n.finalTags(); len(n.errs) == 0 && len(lits.tags) > 0 {
 		// The configured tags, encoded, and the record's.
@@ -325,67 +217,67 @@ func (n *Normalizer) writeIOC(o *iocOut) {
 		}
 		b = append(b, ']')
 	} else {
-		b = w.strs(b, `"tags":`, tags)
+		b = w.Strs(b, `"tags":`, tags)
 	}
 
-	b, s = w.open(b, `"threat":{"indicator":{`)
+	b, s = w.Open(b, `"threat":{"indicator":{`)
 	switch {
 	case sc.confidence != "":
-		b = w.str(b, `"confidence":`, sc.confidence)
+		b = w.Str(b, `"confidence":`, sc.confidence)
 	case sc.confRaw:
 		b = n.writeScore(&w, b, `"confidence":`, f.score)
 	}
 	if iv.email != "" {
-		b, s2 = w.open(b, `"email":{`)
-		b = w.str(b, `"address":`, iv.email)
-		b = w.close(b, s2, "}")
+		b, s2 = w.Open(b, `"email":{`)
+		b = w.Str(b, `"address":`, iv.email)
+		b = w.Close(b, s2, "}")
 	}
 	if iv.hashPath != nil {
-		b, s2 = w.open(b, `"file":{"hash":{`)
-		b = w.str(b, iv.hashKey, iv.hash)
-		b = w.close(b, s2, "}}")
+		b, s2 = w.Open(b, `"file":{"hash":{`)
+		b = w.Str(b, iv.hashKey, iv.hash)
+		b = w.Close(b, s2, "}}")
 	}
 	b = w.timeText(b, `"first_seen":`, o.firstSeen, f.firstSeen.s, &n.dates)
 	if !f.geolocation.null() {
-		b, s2 = w.open(b, `"geo":{`)
+		b, s2 = w.Open(b, `"geo":{`)
 		b = w.val(b, `"country_iso_code":`, f.geolocation)
-		b = w.close(b, s2, "}")
+		b = w.Close(b, s2, "}")
 	}
-	b = w.str(b, `"ip":`, iv.ip)
+	b = w.Str(b, `"ip":`, iv.ip)
 	b = w.timeText(b, `"last_seen":`, o.lastSeen, f.lastSeen.s, &n.dates)
 	b = w.timeText(b, `"modified_at":`, o.modified, f.lastUpdate.s, &n.dates)
-	b = w.str(b, `"name":`, iv.name)
-	b = w.strs(b, `"provider":`, n.strs)
-	b = w.str(b, `"type":`, iv.indicatorType)
-	b, s2 = w.open(b, `"url":{`)
+	b = w.Str(b, `"name":`, iv.name)
+	b = w.Strs(b, `"provider":`, n.strs)
+	b = w.Str(b, `"type":`, iv.indicatorType)
+	b, s2 = w.Open(b, `"url":{`)
 	if iv.isURL {
 		u := &iv.url
-		b = w.str(b, `"domain":`, u.Domain)
-		b = w.str(b, `"extension":`, u.Extension)
-		b = w.str(b, `"fragment":`, u.Fragment)
-		b = w.str(b, `"full":`, u.Original)
-		b = w.str(b, `"original":`, u.Original)
-		b = w.str(b, `"password":`, u.Password)
-		b = w.str(b, `"path":`, u.Path)
+		b = w.Str(b, `"domain":`, u.Domain)
+		b = w.Str(b, `"extension":`, u.Extension)
+		b = w.Str(b, `"fragment":`, u.Fragment)
+		b = w.Str(b, `"full":`, u.Original)
+		b = w.Str(b, `"original":`, u.Original)
+		b = w.Str(b, `"password":`, u.Password)
+		b = w.Str(b, `"path":`, u.Path)
 		if u.Port >= 0 {
-			b = strconv.AppendInt(w.key(b, `"port":`), int64(u.Port), 10)
+			b = strconv.AppendInt(w.Key(b, `"port":`), int64(u.Port), 10)
 		}
-		b = w.str(b, `"query":`, u.Query)
-		b = w.str(b, `"scheme":`, u.Scheme)
-		b = w.str(b, `"user_info":`, u.UserInfo)
-		b = w.str(b, `"username":`, u.Username)
+		b = w.Str(b, `"query":`, u.Query)
+		b = w.Str(b, `"scheme":`, u.Scheme)
+		b = w.Str(b, `"user_info":`, u.UserInfo)
+		b = w.Str(b, `"username":`, u.Username)
 	} else {
-		b = w.str(b, `"domain":`, iv.domain)
+		b = w.Str(b, `"domain":`, iv.domain)
 	}
-	b = w.close(b, s2, "}")
-	b = w.close(b, s, "}}")
+	b = w.Close(b, s2, "}")
+	b = w.Close(b, s, "}}")
 	n.wbuf = append(b, '}')
 }
 
 // writeScore writes the score at k to w as putScore does.
 func (n *Normalizer) writeScore(w *jsonWriter, b []byte, k string, score val) []byte {
 	if len(n.scoreNum) > 0 && score.kind == fastjson.TypeNumber {
-		return w.raw(b, k, n.scoreNum)
+		return w.Raw(b, k, n.scoreNum)
 	}
 	return w.val(b, k, score)
 }

@@ -740,15 +740,15 @@ func (n *Normalizer) scanTag(s string, i int) (int, bool) {
 	b = w.date(b, `"last_used":`, lastUsed, &n.fast.dates)
 	b = w.scalar(b, `"name":`, name)
 	if tactics != "" {
-		had, at := w.has, len(b)
-		b, ok = n.appendCleanList(w.key(b, `"tactics":`), tactics)
-		b = w.keep(b, ok, at, had)
+		had, at := w.Has, len(b)
+		b, ok = n.appendCleanList(w.Key(b, `"tactics":`), tactics)
+		b = w.Keep(b, ok, at, had)
 	}
 	if !technique.null() {
-		var sec section
-		b, sec = w.open(b, `"technique":{`)
+		var sec ecs.Section
+		b, sec = w.Open(b, `"technique":{`)
 		b = w.scalar(b, `"id":`, technique)
-		b = w.close(b, sec, "}")
+		b = w.Close(b, sec, "}")
 	}
 	n.fast.tags = w.closeElem(b, mark)
 	return end, true

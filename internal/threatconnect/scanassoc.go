@@ -366,13 +366,13 @@ func (n *Normalizer) scanMembers(s string, i int, spec *elemSpec, e *elemState, 
 
 // writeElem writes the slots of e in spec's order.
 func (n *Normalizer) writeElem(w *jsonWriter, b []byte, spec *elemSpec, e *elemState) ([]byte, bool) {
-	var sec section
+	var sec ecs.Section
 	group := ""
 	special := 0
 	for i := range spec.slots {
 		sl := &spec.slots[i]
 		if sl.conv == cSpecial {
-			b = w.raw(b, sl.key, e.special[special])
+			b = w.Raw(b, sl.key, e.special[special])
 			special++
 			continue
 		}
@@ -381,10 +381,10 @@ func (n *Normalizer) writeElem(w *jsonWriter, b []byte, spec *elemSpec, e *elemS
 		}
 		if sl.group != group {
 			if group != "" {
-				b = w.close(b, sec, "}")
+				b = w.Close(b, sec, "}")
 			}
 			if group = sl.group; group != "" {
-				b, sec = w.open(b, group)
+				b, sec = w.Open(b, group)
 			}
 		}
 		v := e.vals[i]
@@ -409,7 +409,7 @@ func (n *Normalizer) writeElem(w *jsonWriter, b []byte, spec *elemSpec, e *elemS
 				if !ok {
 					return nil, false
 				}
-				b = strconv.AppendInt(w.key(b, sl.key), x, 10)
+				b = strconv.AppendInt(w.Key(b, sl.key), x, 10)
 			}
 		case cDouble:
 			if !v.null() {
@@ -425,12 +425,12 @@ func (n *Normalizer) writeElem(w *jsonWriter, b []byte, spec *elemSpec, e *elemS
 				if _, err := netip.ParseAddr(ip); !ok || err != nil {
 					return nil, false
 				}
-				b = w.str(b, sl.key, ip)
+				b = w.Str(b, sl.key, ip)
 			}
 		}
 	}
 	if group != "" {
-		b = w.close(b, sec, "}")
+		b = w.Close(b, sec, "}")
 	}
 	return b, true
 }
@@ -457,7 +457,7 @@ func (n *Normalizer) scanCreatedBy(s string, i int, dst *[]byte, first, last, us
 	if !ok {
 		return 0, false
 	}
-	if w.has {
+	if w.Has {
 		*dst = append(b, '}')
 	} else {
 		*dst = b[:0]

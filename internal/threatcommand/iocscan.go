@@ -156,13 +156,13 @@ const (
 // The elements of reportedFeeds go to n.feeds (see scanVal's sink).
 func (n *Normalizer) scanIOC(s string, f *iocFields) bool {
 	n.feeds = n.feeds[:0]
-	i := skipSpace(s, 0)
+	i := ecs.SkipSpace(s, 0)
 	if i >= len(s) || s[i] != '{' {
 		return false
 	}
-	i = skipSpace(s, i+1)
+	i = ecs.SkipSpace(s, i+1)
 	if i < len(s) && s[i] == '}' {
-		return skipSpace(s, i+1) == len(s)
+		return ecs.SkipSpace(s, i+1) == len(s)
 	}
 	for {
 		// The key, inline: records rarely have white space.
@@ -175,12 +175,12 @@ func (n *Normalizer) scanIOC(s string, f *iocFields) bool {
 		}
 		key := s[i+1 : i+1+end]
 		if i += end + 2; i >= len(s) || s[i] != ':' {
-			if i = skipSpace(s, i); i >= len(s) || s[i] != ':' {
+			if i = ecs.SkipSpace(s, i); i >= len(s) || s[i] != ':' {
 				return false
 			}
 		}
 		if i++; i < len(s) && s[i] <= ' ' {
-			i = skipSpace(s, i)
+			i = ecs.SkipSpace(s, i)
 		}
 		slot, sh := f.slot(key)
 		if slot == nil {
@@ -216,28 +216,10 @@ func (n *Normalizer) scanIOC(s string, f *iocFields) bool {
 			continue
 		}
 		var done, ok bool
-		if i, done, ok = nextItem(s, i, '}'); !ok || done {
-			return ok && skipSpace(s, i) == len(s)
+		if i, done, ok = ecs.NextItem(s, i, '}'); !ok || done {
+			return ok && ecs.SkipSpace(s, i) == len(s)
 		}
 	}
-}
-
-// scanMemberKey scans the key at s[i:] and the colon after it, and returns the
-// key and where its value starts.
-func scanMemberKey(s string, i int) (key string, next int, ok bool) {
-	if i >= len(s) || s[i] != '"' {
-		return "", 0, false
-	}
-	end := ecs.IndexStringEnd(s[i+1:])
-	if end < 0 || s[i+1+end] != '"' {
-		return "", 0, false
-	}
-	key = s[i+1 : i+1+end]
-	i = skipSpace(s, i+2+end)
-	if i >= len(s) || s[i] != ':' {
-		return "", 0, false
-	}
-	return key, skipSpace(s, i+1), true
 }
 
 // scanVal scans the value of shape sh at s[i:] and returns it and the
@@ -260,13 +242,13 @@ func scanVal(s string, i int, sh shape, sink *[]feedItem) (v val, next int, ok b
 		return v, i + 2 + end, true
 	case 't':
 		v.kind = fastjson.TypeTrue
-		return v, i + 4, hasAt(s, i, "true")
+		return v, i + 4, ecs.HasAt(s, i, "true")
 	case 'f':
 		v.kind = fastjson.TypeFalse
-		return v, i + 5, hasAt(s, i, "false")
+		return v, i + 5, ecs.HasAt(s, i, "false")
 	case 'n':
 		v.kind = fastjson.TypeNull
-		return v, i + 4, hasAt(s, i, "null")
+		return v, i + 4, ecs.HasAt(s, i, "null")
 	case '[':
 		var elem shape
 		switch sh {
@@ -280,7 +262,7 @@ func scanVal(s string, i int, sh shape, sink *[]feedItem) (v val, next int, ok b
 			return v, 0, false
 		}
 		start := i
-		i = skipSpace(s, i+1)
+		i = ecs.SkipSpace(s, i+1)
 		if i < len(s) && s[i] == ']' {
 			v.kind, v.s = fastjson.TypeArray, s[start:i+1]
 			return v, i + 1, true
@@ -298,7 +280,7 @@ func scanVal(s string, i int, sh shape, sink *[]feedItem) (v val, next int, ok b
 				addFeedItem(sink, 0, 0, at, e)
 			}
 			var done bool
-			if i, done, ok = nextItem(s, i, ']'); !ok {
+			if i, done, ok = ecs.NextItem(s, i, ']'); !ok {
 				return v, 0, false
 			}
 			if done {
@@ -311,7 +293,7 @@ func scanVal(s string, i int, sh shape, sink *[]feedItem) (v val, next int, ok b
 			return v, 0, false
 		}
 		start := i
-		i = skipSpace(s, i+1)
+		i = ecs.SkipSpace(s, i+1)
 		if i < len(s) && s[i] == '}' {
 			v.kind, v.s = fastjson.TypeObject, s[start:i+1]
 			return v, i + 1, true
@@ -319,7 +301,7 @@ func scanVal(s string, i int, sh shape, sink *[]feedItem) (v val, next int, ok b
 		for {
 			var key string
 			keyAt := i + 1
-			if key, i, ok = scanMemberKey(s, i); !ok || sh == shFeedElem && subPath(key) == nil {
+			if key, i, ok = ecs.ScanKey(s, i); !ok || sh == shFeedElem && subPath(key) == nil {
 				return v, 0, false
 			}
 			var m val
@@ -331,7 +313,7 @@ func scanVal(s string, i int, sh shape, sink *[]feedItem) (v val, next int, ok b
 				addFeedItem(sink, keyAt, keyAt+len(key), at, m)
 			}
 			var done bool
-			if i, done, ok = nextItem(s, i, '}'); !ok {
+			if i, done, ok = ecs.NextItem(s, i, '}'); !ok {
 				return v, 0, false
 			}
 			if done {
@@ -342,7 +324,7 @@ func scanVal(s string, i int, sh shape, sink *[]feedItem) (v val, next int, ok b
 	}
 	// A number: fastjson takes these bytes as its text.
 	j := i
-	for j < len(s) && numberByte[s[j]] {
+	for j < len(s) && ecs.NumberByte(s[j]) {
 		j++
 	}
 	v.kind, v.s = fastjson.TypeNumber, s[i:j]
@@ -382,50 +364,6 @@ func (it feedItem) val(rec string) val {
 	return val{s: rec[it.start:it.end], kind: fastjson.Type(it.kind), raw: true}
 }
 
-// nextItem scans the separator after a value at s[i:] in an array or
-// object that closer ends, and returns where the next value or key
-// starts, or, done, the index after closer.
-func nextItem(s string, i int, closer byte) (next int, done, ok bool) {
-	i = skipSpace(s, i)
-	if i >= len(s) {
-		return 0, false, false
-	}
-	switch s[i] {
-	case ',':
-		return skipSpace(s, i+1), false, true
-	case closer:
-		return i + 1, true, true
-	}
-	return 0, false, false
-}
-
-// numberByte[c] is true for the bytes fastjson takes into a number.
-var numberByte = func() (t [256]bool) {
-	for _, c := range "0123456789.-+eE" {
-		t[c] = true
-	}
-	return t
-}()
-
-// hasAt reports whether s has word at i.
-func hasAt(s string, i int, word string) bool {
-	return len(s)-i >= len(word) && s[i:i+len(word)] == word
-}
-
-// skipSpace returns the index of the first byte from i on that is not
-// JSON white space.
-func skipSpace(s string, i int) int {
-	for i < len(s) {
-		switch s[i] {
-		case ' ', '\t', '\n', '\r':
-			i++
-		default:
-			return i
-		}
-	}
-	return i
-}
-
 // rawIter iterates over the elements or members of an array's or object's
 // text that scanVal took.
 type rawIter struct {
@@ -438,9 +376,9 @@ func newRawIter(s string, sh shape) rawIter { return rawIter{s: s, i: 1, sh: sh}
 
 // next returns the next element of an array.
 func (it *rawIter) next() (val, bool) {
-	i := skipSpace(it.s, it.i)
+	i := ecs.SkipSpace(it.s, it.i)
 	if it.s[i] == ',' {
-		i = skipSpace(it.s, i+1)
+		i = ecs.SkipSpace(it.s, i+1)
 	}
 	if it.s[i] == ']' {
 		return val{}, false
@@ -453,9 +391,9 @@ func (it *rawIter) next() (val, bool) {
 // nextIsString reports whether the next element of an array is a string,
 // and moves to it.
 func (it *rawIter) nextIsString() bool {
-	i := skipSpace(it.s, it.i)
+	i := ecs.SkipSpace(it.s, it.i)
 	if it.s[i] == ',' {
-		i = skipSpace(it.s, i+1)
+		i = ecs.SkipSpace(it.s, i+1)
 	}
 	it.i = i
 	return it.s[i] == '"'
@@ -471,14 +409,14 @@ func (it *rawIter) nextString() string {
 
 // member returns the next member of an object.
 func (it *rawIter) member() (string, val, bool) {
-	i := skipSpace(it.s, it.i)
+	i := ecs.SkipSpace(it.s, it.i)
 	if it.s[i] == ',' {
-		i = skipSpace(it.s, i+1)
+		i = ecs.SkipSpace(it.s, i+1)
 	}
 	if it.s[i] == '}' {
 		return "", val{}, false
 	}
-	key, i, _ := scanMemberKey(it.s, i)
+	key, i, _ := ecs.ScanKey(it.s, i)
 	v, next, _ := scanVal(it.s, i, it.sh, nil)
 	it.i = next
 	return key, v, true

@@ -308,16 +308,16 @@ func (n *Normalizer) scanIndicator(s string) bool {
 	f.v = [numScalars]sval{}
 	n.fast.labels, n.fast.tags, n.fast.arena = n.fast.labels[:0], n.fast.tags[:0], n.fast.arena[:0]
 	n.fast.keys = n.fast.keys[:0]
-	i := skipSpace(s, 0)
+	i := ecs.SkipSpace(s, 0)
 	if i >= len(s) || s[i] != '{' {
 		return false
 	}
-	i = skipSpace(s, i+1)
+	i = ecs.SkipSpace(s, i+1)
 	if i < len(s) && s[i] == '}' {
-		return skipSpace(s, i+1) == len(s)
+		return ecs.SkipSpace(s, i+1) == len(s)
 	}
 	for {
-		key, next, ok := scanKey(s, i)
+		key, next, ok := ecs.ScanKey(s, i)
 		if !ok {
 			return false
 		}
@@ -360,34 +360,10 @@ func (n *Normalizer) scanIndicator(s string) bool {
 			n.attributes = closeElems(n.attributes)
 		}
 		var done bool
-		if i, done, ok = nextItem(s, i, '}'); !ok || done {
-			return ok && skipSpace(s, i) == len(s)
+		if i, done, ok = ecs.NextItem(s, i, '}'); !ok || done {
+			return ok && ecs.SkipSpace(s, i) == len(s)
 		}
 	}
-}
-
-// scanKey scans the member key at s[i:] and the colon after it, and
-// returns the key and where its value starts.
-func scanKey(s string, i int) (key string, next int, ok bool) {
-	if i >= len(s) || s[i] != '"' {
-		return "", 0, false
-	}
-	end := ecs.IndexStringEnd(s[i+1:])
-	if end < 0 || s[i+1+end] != '"' {
-		return "", 0, false // unterminated, or an escape
-	}
-	key = s[i+1 : i+1+end]
-	i += end + 2
-	if i >= len(s) || s[i] != ':' {
-		if i = skipSpace(s, i); i >= len(s) || s[i] != ':' {
-			return "", 0, false
-		}
-	}
-	i++
-	if i < len(s) && s[i] <= ' ' {
-		i = skipSpace(s, i)
-	}
-	return key, i, true
 }
 
 // scalar scans the scalar at s[i:] and returns it and the index after
@@ -408,16 +384,16 @@ func (fs *fastState) scalar(s string, i int) (v sval, next int, ok bool) {
 		}
 		return sval{s[i+1 : i+1+end], kString}, i + 2 + end, true
 	case 't':
-		return sval{k: kTrue}, i + 4, hasAt(s, i, "true")
+		return sval{k: kTrue}, i + 4, ecs.HasAt(s, i, "true")
 	case 'f':
-		return sval{k: kFalse}, i + 5, hasAt(s, i, "false")
+		return sval{k: kFalse}, i + 5, ecs.HasAt(s, i, "false")
 	case 'n':
-		return sval{k: kNull}, i + 4, hasAt(s, i, "null")
+		return sval{k: kNull}, i + 4, ecs.HasAt(s, i, "null")
 	case '{', '[':
 		return v, 0, false
 	}
 	j := i
-	for j < len(s) && numberByte[s[j]] {
+	for j < len(s) && ecs.NumberByte(s[j]) {
 		j++
 	}
 	return sval{s[i:j], kNumber}, j, ecs.ValidNumber(s[i:j])
@@ -494,25 +470,25 @@ func (fs *fastState) unescape(s string, start, esc int) (sval, int, bool) {
 // element, which must be an object, to elem. A nil elem takes only a
 // wrapper that gives nothing: null, {}, {"data":null} or {"data":[]}.
 func (n *Normalizer) scanCollection(s string, i int, elem func(n *Normalizer, s string, i int) (int, bool)) (int, bool) {
-	if hasAt(s, i, "null") {
+	if ecs.HasAt(s, i, "null") {
 		return i + 4, true
 	}
 	if i >= len(s) || s[i] != '{' {
 		return 0, false
 	}
-	i = skipSpace(s, i+1)
+	i = ecs.SkipSpace(s, i+1)
 	if i < len(s) && s[i] == '}' {
 		return i + 1, true
 	}
-	key, i, ok := scanKey(s, i)
+	key, i, ok := ecs.ScanKey(s, i)
 	if !ok || key != "data" {
 		return 0, false
 	}
 	switch {
-	case hasAt(s, i, "null"):
+	case ecs.HasAt(s, i, "null"):
 		i += 4
 	case i < len(s) && s[i] == '[':
-		i = skipSpace(s, i+1)
+		i = ecs.SkipSpace(s, i+1)
 		if i < len(s) && s[i] == ']' {
 			i++
 			break
@@ -528,7 +504,7 @@ func (n *Normalizer) scanCollection(s string, i int, elem func(n *Normalizer, s 
 				return 0, false
 			}
 			var done bool
-			if i, done, ok = nextItem(s, i, ']'); !ok {
+			if i, done, ok = ecs.NextItem(s, i, ']'); !ok {
 				return 0, false
 			}
 			if done {
@@ -538,7 +514,7 @@ func (n *Normalizer) scanCollection(s string, i int, elem func(n *Normalizer, s 
 	default:
 		return 0, false
 	}
-	i, done, ok := nextItem(s, i, '}')
+	i, done, ok := ecs.NextItem(s, i, '}')
 	return i, ok && done // a member besides data: refused
 }
 
@@ -550,9 +526,9 @@ func scanObject(s string, i int, member func(key string, i int) (int, bool)) (in
 	if i >= len(s) || s[i] != '{' {
 		return 0, false
 	}
-	i = skipSpace(s, i+1)
+	i = ecs.SkipSpace(s, i+1)
 	for {
-		key, next, ok := scanKey(s, i)
+		key, next, ok := ecs.ScanKey(s, i)
 		if !ok {
 			return 0, false
 		}
@@ -560,7 +536,7 @@ func scanObject(s string, i int, member func(key string, i int) (int, bool)) (in
 			return 0, false
 		}
 		var done bool
-		if i, done, ok = nextItem(s, i, '}'); !ok || done {
+		if i, done, ok = ecs.NextItem(s, i, '}'); !ok || done {
 			return i, ok
 		}
 	}
@@ -759,7 +735,7 @@ func (n *Normalizer) scanTag(s string, i int) (int, bool) {
 // platforms), and returns where the data array's text starts and ends
 // (start == end for none), and the index after the value.
 func (fs *fastState) list(s string, i int) (start, end, next int, ok bool) {
-	if hasAt(s, i, "null") {
+	if ecs.HasAt(s, i, "null") {
 		return 0, 0, i + 4, true
 	}
 	var hasData bool
@@ -779,14 +755,14 @@ func (fs *fastState) list(s string, i int) (start, end, next int, ok bool) {
 			}
 			seen |= 2
 			hasData = true
-			if hasAt(s, i, "null") {
+			if ecs.HasAt(s, i, "null") {
 				return i + 4, true
 			}
 			if i >= len(s) || s[i] != '[' {
 				return 0, false
 			}
 			start = i
-			j := skipSpace(s, i+1)
+			j := ecs.SkipSpace(s, i+1)
 			if j < len(s) && s[j] == ']' {
 				end = j + 1
 				return end, true
@@ -797,7 +773,7 @@ func (fs *fastState) list(s string, i int) (start, end, next int, ok bool) {
 					return 0, false
 				}
 				var done bool
-				if j, done, ok = nextItem(s, j, ']'); !ok {
+				if j, done, ok = ecs.NextItem(s, j, ']'); !ok {
 					return 0, false
 				}
 				if done {
@@ -816,9 +792,9 @@ func (fs *fastState) list(s string, i int) (start, end, next int, ok bool) {
 // whose text starts at or after s[i:] (after '[' or a value), and the
 // index after it; a missing value at the end.
 func (fs *fastState) nextListItem(s string, i int) (sval, int, bool) {
-	i = skipSpace(s, i)
+	i = ecs.SkipSpace(s, i)
 	if i < len(s) && s[i] == ',' {
-		i = skipSpace(s, i+1)
+		i = ecs.SkipSpace(s, i+1)
 	}
 	if i >= len(s) || s[i] == ']' {
 		return sval{}, i, true
@@ -893,50 +869,6 @@ func (n *Normalizer) renderS(v sval) string {
 func (n *Normalizer) javaNumberS(s string) []byte {
 	n.fast.num, _ = ecs.AppendNumber(n.fast.num[:0], s)
 	return n.fast.num
-}
-
-// numberByte[c] is true for the bytes fastjson takes into a number.
-var numberByte = func() (t [256]bool) {
-	for _, c := range "0123456789.-+eE" {
-		t[c] = true
-	}
-	return t
-}()
-
-// hasAt reports whether s has word at i.
-func hasAt(s string, i int, word string) bool {
-	return i >= 0 && len(s)-i >= len(word) && s[i:i+len(word)] == word
-}
-
-// skipSpace returns the index of the first byte from i on that is not
-// JSON white space.
-func skipSpace(s string, i int) int {
-	for i < len(s) {
-		switch s[i] {
-		case ' ', '\t', '\n', '\r':
-			i++
-		default:
-			return i
-		}
-	}
-	return i
-}
-
-// nextItem scans the separator after a value at s[i:] in an array or
-// object that closer ends, and returns where the next value or key
-// starts, or, done, the index after closer.
-func nextItem(s string, i int, closer byte) (next int, done, ok bool) {
-	i = skipSpace(s, i)
-	if i >= len(s) {
-		return 0, false, false
-	}
-	switch s[i] {
-	case ',':
-		return skipSpace(s, i+1), false, true
-	case closer:
-		return i + 1, true, true
-	}
-	return 0, false, false
 }
 
 // fastIndicator is Indicator for a record scanIndicator takes and that

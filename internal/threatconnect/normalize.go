@@ -1091,36 +1091,25 @@ func (n *Normalizer) buildArray(dst []byte, a []*fastjson.Value, elem func(i int
 // buildArrayIn is buildArray with sub as the scratch document, for arrays
 // nested inside an element that n.sub is building.
 func (n *Normalizer) buildArrayIn(sub *ecs.Doc, dst []byte, a []*fastjson.Value, elem func(i int, sub *ecs.Doc, o *fastjson.Object)) []byte {
-	start := len(dst)
-	dst = append(dst, '[')
-	count := 0
+	dst, c := openItems(dst, '[')
 	for i, e := range a {
-		mark := len(dst)
-		if count > 0 {
-			dst = append(dst, ',')
-		}
+		dst = c.next(dst)
 		if o := object(e); o != nil {
 			sub.Reset()
 			elem(i, sub, o)
 			if sub.Len() == 0 {
-				dst = dst[:mark]
+				dst = c.keep(dst, false)
 				continue
 			}
-			dst = sub.AppendJSON(dst)
-			count++
+			dst = c.keep(sub.AppendJSON(dst), true)
 			continue
 		}
 		var ok bool
-		if dst, ok = ecs.AppendClean(dst, e); ok {
-			count++
-		} else {
-			dst = dst[:mark]
-		}
+		dst, ok = ecs.AppendClean(dst, e)
+		dst = c.keep(dst, ok)
 	}
-	if count == 0 {
-		return dst[:start]
-	}
-	return append(dst, ']')
+	dst, _ = c.close(dst, ']')
+	return dst
 }
 
 // createdBy writes an element's createdBy as created_by, collecting the
@@ -1364,6 +1353,47 @@ func isScalar(v *fastjson.Value) bool {
 	return t != fastjson.TypeObject && t != fastjson.TypeArray
 }
 
+// items is an array or object being appended cleaned, as ecs.AppendClean
+// does: an item that gives nothing is taken back, and so is the whole
+// when no item is left.
+type items struct {
+	start int // where the array or object starts
+	mark  int // where the item being appended starts, with its comma
+	count int // the items kept
+}
+
+// openItems opens an array or object in dst with opener, '[' or '{'.
+func openItems(dst []byte, opener byte) ([]byte, items) {
+	return append(dst, opener), items{start: len(dst)}
+}
+
+// next starts an item: a comma before all but the first.
+func (c *items) next(dst []byte) []byte {
+	c.mark = len(dst)
+	if c.count > 0 {
+		dst = append(dst, ',')
+	}
+	return dst
+}
+
+// keep keeps the item next started when ok, or else takes it back.
+func (c *items) keep(dst []byte, ok bool) []byte {
+	if !ok {
+		return dst[:c.mark]
+	}
+	c.count++
+	return dst
+}
+
+// close closes the array or object with closer, or takes it back when no
+// item was kept, and reports whether one was.
+func (c *items) close(dst []byte, closer byte) ([]byte, bool) {
+	if c.count == 0 {
+		return dst[:c.start], false
+	}
+	return append(dst, closer), true
+}
+
 // appendRenamed appends v cleaned (as ecs.AppendClean), with the keys of
 // every object inside renamed by renameIndicatorKey, and a scalar under
 // "location" moved to "location_value".
@@ -1371,52 +1401,27 @@ func appendRenamed(dst []byte, v *fastjson.Value) ([]byte, bool) {
 	switch v.Type() {
 	case fastjson.TypeArray:
 		a, _ := v.Array()
-		start := len(dst)
-		dst = append(dst, '[')
-		count := 0
+		dst, c := openItems(dst, '[')
 		for _, e := range a {
-			mark := len(dst)
-			if count > 0 {
-				dst = append(dst, ',')
-			}
 			var ok bool
-			if dst, ok = appendRenamed(dst, e); ok {
-				count++
-			} else {
-				dst = dst[:mark]
-			}
+			dst, ok = appendRenamed(c.next(dst), e)
+			dst = c.keep(dst, ok)
 		}
-		if count == 0 {
-			return dst[:start], false
-		}
-		return append(dst, ']'), true
+		return c.close(dst, ']')
 	case fastjson.TypeObject:
 		o, _ := v.Object()
-		start := len(dst)
-		dst = append(dst, '{')
-		count := 0
+		dst, c := openItems(dst, '{')
 		o.Visit(func(k []byte, e *fastjson.Value) {
-			mark := len(dst)
-			if count > 0 {
-				dst = append(dst, ',')
-			}
 			key := renameIndicatorKey(b2s(k))
 			if key == "location" && isScalar(e) {
 				key = "location_value"
 			}
-			dst = ecs.AppendString(dst, key)
-			dst = append(dst, ':')
+			dst = append(ecs.AppendString(c.next(dst), key), ':')
 			var ok bool
-			if dst, ok = appendRenamed(dst, e); ok {
-				count++
-			} else {
-				dst = dst[:mark]
-			}
+			dst, ok = appendRenamed(dst, e)
+			dst = c.keep(dst, ok)
 		})
-		if count == 0 {
-			return dst[:start], false
-		}
-		return append(dst, '}'), true
+		return c.close(dst, '}')
 	}
 	return ecs.AppendClean(dst, v)
 }

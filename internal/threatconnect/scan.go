@@ -806,29 +806,17 @@ func (fs *fastState) nextListItem(s string, i int) (sval, int, bool) {
 // ecs.AppendClean does, and reports false, appending nothing, when nothing
 // is left.
 func (n *Normalizer) appendCleanList(dst []byte, list string) ([]byte, bool) {
-	start := len(dst)
-	dst = append(dst, '[')
-	count := 0
+	dst, c := openItems(dst, '[')
 	for i := 1; ; {
 		v, next, ok := n.fast.nextListItem(list, i)
 		if !ok || v.k == kMissing {
 			break
 		}
 		i = next
-		mark := len(dst)
-		if count > 0 {
-			dst = append(dst, ',')
-		}
-		if dst, ok = appendCleanScalar(dst, v); ok {
-			count++
-		} else {
-			dst = dst[:mark]
-		}
+		dst, ok = appendCleanScalar(c.next(dst), v)
+		dst = c.keep(dst, ok)
 	}
-	if count == 0 {
-		return dst[:start], false
-	}
-	return append(dst, ']'), true
+	return c.close(dst, ']')
 }
 
 // appendCleanScalar is ecs.AppendClean for a scanned scalar.

@@ -528,9 +528,7 @@ func scanAttribute(n *Normalizer, s string, i int, e *elemState) (int, bool) {
 // ecs.AppendClean does (nothing when nothing is left), and returns the
 // index after it. Duplicate keys are refused.
 func (fs *fastState) cleanObject(dst []byte, s string, i int) ([]byte, int, bool) {
-	start := len(dst)
-	dst = append(dst, '{')
-	count := 0
+	dst, c := openItems(dst, '{')
 	from := len(fs.keys)
 	end, ok := scanObject(s, i, func(key string, i int) (int, bool) {
 		for _, k := range fs.keys[from:] {
@@ -543,24 +541,15 @@ func (fs *fastState) cleanObject(dst []byte, s string, i int) ([]byte, int, bool
 		if !ok {
 			return 0, false
 		}
-		mark := len(dst)
-		if count > 0 {
-			dst = append(dst, ',')
-		}
-		dst = append(ecs.AppendString(dst, key), ':')
-		if dst, ok = appendCleanScalar(dst, v); ok {
-			count++
-		} else {
-			dst = dst[:mark]
-		}
+		dst = append(ecs.AppendString(c.next(dst), key), ':')
+		dst, ok = appendCleanScalar(dst, v)
+		dst = c.keep(dst, ok)
 		return next, true
 	})
 	fs.keys = fs.keys[:from]
 	if !ok {
-		return dst[:start], 0, false
+		return dst[:c.start], 0, false
 	}
-	if count == 0 {
-		return dst[:start], end, true
-	}
-	return append(dst, '}'), end, true
+	dst, _ = c.close(dst, '}')
+	return dst, end, true
 }

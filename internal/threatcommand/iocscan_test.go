@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fastjson"
 
 	"github.com/vigil-ti/vigil/internal/ecs"
+	"github.com/vigil-ti/vigil/internal/ecs/ecstest"
 )
 
 // sameIOC fails t unless IOC gives the same Document for raw with scanIOC
@@ -97,21 +98,11 @@ func FuzzIOCWriter(f *testing.F) {
 // the golden inputs, with and without expiry and ingest time, and that the
 // fast path does take the typical records.
 func TestIOCScan(t *testing.T) {
-	inputs, err := filepath.Glob(filepath.Join("testdata", "normalize", "ioc", "*.input.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	raws := [][]byte{benchIOC, benchURL}
 	for _, s := range scanSeeds {
 		raws = append(raws, []byte(s))
 	}
-	for _, in := range inputs {
-		b, err := os.ReadFile(in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		raws = append(raws, b)
-	}
+	raws = append(raws, ecstest.ReadFiles(t, filepath.Join("testdata", "normalize", "ioc", "*.input.json"))...)
 	base := kinds["ioc"].opts
 	for _, opts := range iocOptions() {
 		for _, raw := range raws {

@@ -3,7 +3,6 @@ package threatconnect
 import (
 	"bytes"
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -15,15 +14,7 @@ import (
 
 // addSeeds adds the project's own inputs of one kind as fuzz seeds.
 func addSeeds(f *testing.F, kind string, extra ...string) {
-	inputs, err := filepath.Glob(filepath.Join("testdata", "normalize", kind, "*.input.json"))
-	if err != nil {
-		f.Fatal(err)
-	}
-	for _, in := range inputs {
-		b, err := os.ReadFile(in)
-		if err != nil {
-			f.Fatal(err)
-		}
+	for _, b := range ecstest.ReadFiles(f, filepath.Join("testdata", "normalize", kind, "*.input.json")) {
 		f.Add(b)
 	}
 	for _, s := range extra {

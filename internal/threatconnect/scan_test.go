@@ -2,7 +2,6 @@ package threatconnect
 
 import (
 	"bytes"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vigil-ti/vigil/internal/ecs"
+	"github.com/vigil-ti/vigil/internal/ecs/ecstest"
 
 	"github.com/vigil-ti/vigil/internal/threatconnect/tcnfake"
 )
@@ -167,21 +167,11 @@ func FuzzIndicatorWriter(f *testing.F) {
 // of indicatorOptions, and that the fast path does take the typical
 // records.
 func TestIndicatorScan(t *testing.T) {
-	inputs, err := filepath.Glob(filepath.Join("testdata", "normalize", "indicator", "*.input.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var raws [][]byte
 	for _, s := range scanSeeds {
 		raws = append(raws, []byte(s))
 	}
-	for _, in := range inputs {
-		b, err := os.ReadFile(in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		raws = append(raws, b)
-	}
+	raws = append(raws, ecstest.ReadFiles(t, filepath.Join("testdata", "normalize", "indicator", "*.input.json"))...)
 	gen := generated(240)
 	raws = append(raws, gen...)
 	for _, opts := range indicatorOptions() {

@@ -226,6 +226,26 @@ func empties(path string, v any) []string {
 	return out
 }
 
+// ReadFiles returns the contents of the files matching pattern, in the
+// order filepath.Glob lists them: the inputs of a package's testdata, to
+// run or to seed a fuzz target with.
+func ReadFiles(t testing.TB, pattern string) [][]byte {
+	t.Helper()
+	files, err := filepath.Glob(pattern)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([][]byte, 0, len(files))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
 // Golden compares got with the golden file at path, listing the differences
 // by field path; with update it rewrites the file instead.
 func Golden(t testing.TB, path string, got []byte, update bool) {

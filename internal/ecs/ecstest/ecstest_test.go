@@ -1,6 +1,8 @@
 package ecstest
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -36,5 +38,30 @@ func TestPathsAndEmpties(t *testing.T) {
 	}
 	if got := strings.Join(Empties(m), "|"); !strings.Contains(got, "e is an empty string") || !strings.Contains(got, "f is an empty list") || !strings.Contains(got, "g is an empty object") {
 		t.Fatalf("Empties = %s", got)
+	}
+}
+
+func TestReadFiles(t *testing.T) {
+	dir := t.TempDir()
+	for name, text := range map[string]string{"b.input.json": "2", "a.input.json": "1", "c.golden.json": "3"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		pattern string
+		want    string
+	}{
+		{"*.input.json", "1,2"},
+		{"*.json", "1,2,3"},
+		{"*.xml", ""},
+	} {
+		var got []string
+		for _, b := range ReadFiles(t, filepath.Join(dir, c.pattern)) {
+			got = append(got, string(b))
+		}
+		if strings.Join(got, ",") != c.want {
+			t.Errorf("ReadFiles(%s) = %q, want %s", c.pattern, got, c.want)
+		}
 	}
 }

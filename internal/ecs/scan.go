@@ -36,6 +36,22 @@ func SkipSpace(s string, i int) int {
 	return i
 }
 
+// StartObject scans the '{' that opens the JSON object s holds, white
+// space around it allowed, and returns where its first key starts. For an
+// object without members it reports empty, and ok only when nothing but
+// white space follows the '}'.
+func StartObject(s string) (i int, empty, ok bool) {
+	i = SkipSpace(s, 0)
+	if i >= len(s) || s[i] != '{' {
+		return 0, false, false
+	}
+	i = SkipSpace(s, i+1)
+	if i < len(s) && s[i] == '}' {
+		return i + 1, true, SkipSpace(s, i+1) == len(s)
+	}
+	return i, false, true
+}
+
 // NextItem scans the separator after a value at s[i:] in an array or
 // object that closer ends, and returns where the next value or key
 // starts, or, done, the index after closer.

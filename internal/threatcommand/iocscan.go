@@ -156,13 +156,9 @@ const (
 // The elements of reportedFeeds go to n.feeds (see scanVal's sink).
 func (n *Normalizer) scanIOC(s string, f *iocFields) bool {
 	n.feeds = n.feeds[:0]
-	i := ecs.SkipSpace(s, 0)
-	if i >= len(s) || s[i] != '{' {
-		return false
-	}
-	i = ecs.SkipSpace(s, i+1)
-	if i < len(s) && s[i] == '}' {
-		return ecs.SkipSpace(s, i+1) == len(s)
+	i, empty, ok := ecs.StartObject(s)
+	if !ok || empty {
+		return ok
 	}
 	for {
 		// The key, inline: records rarely have white space.

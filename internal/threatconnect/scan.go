@@ -308,13 +308,9 @@ func (n *Normalizer) scanIndicator(s string) bool {
 	f.v = [numScalars]sval{}
 	n.fast.labels, n.fast.tags, n.fast.arena = n.fast.labels[:0], n.fast.tags[:0], n.fast.arena[:0]
 	n.fast.keys = n.fast.keys[:0]
-	i := ecs.SkipSpace(s, 0)
-	if i >= len(s) || s[i] != '{' {
-		return false
-	}
-	i = ecs.SkipSpace(s, i+1)
-	if i < len(s) && s[i] == '}' {
-		return ecs.SkipSpace(s, i+1) == len(s)
+	i, empty, ok := ecs.StartObject(s)
+	if !ok || empty {
+		return ok
 	}
 	for {
 		key, next, ok := ecs.ScanKey(s, i)

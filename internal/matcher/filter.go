@@ -25,7 +25,7 @@ func newFilter(n int) filter {
 	if n == 0 {
 		return filter{}
 	}
-	return filter{words: make([]uint64, (n*filterBits+63)/64)}
+	return filter{words: hugeWords((n*filterBits + 63) / 64)}
 }
 
 // word returns the index of h's word and its bits.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vigil-ti/vigil"
+	"github.com/vigil-ti/vigil/internal/hugemem"
 	"github.com/vigil-ti/vigil/internal/matcher"
 )
 
@@ -195,7 +196,7 @@ func (e *Engine) RecordSightings(cfg SightingsConfig) {
 	e.sight = &recorder{
 		cfg:   cfg,
 		half:  max(cfg.MaxValues/2, 1),
-		slots: make([]sightSlot, sightSlots),
+		slots: hugemem.Slice[sightSlot](sightSlots), // read at random, one set per value
 		m:     make(map[uint64]int32),
 		done:  make(chan error, 1),
 	}

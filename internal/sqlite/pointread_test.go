@@ -11,9 +11,9 @@ import (
 )
 
 // TestLiveDocumentWriterMatchesReader: a writer reads documents by its
-// fast path (two primary-key reads: the live row, then the block found by
-// a descending search of raw_blocks' key, with the datasets' ids kept in
-// memory), a read-only store by the general one; both give the same documents over segments of many blocks, after a
+// fast path (two primary-key reads, with the datasets' ids and the
+// segments' block starts kept in memory), a read-only store by the general
+// one; both give the same documents over segments of many blocks, after a
 // rewrite of some keys, after the raw segments are compacted and pruned,
 // and for keys not merged yet or not stored.
 func TestLiveDocumentWriterMatchesReader(t *testing.T) {

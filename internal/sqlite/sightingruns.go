@@ -374,7 +374,7 @@ func (db *DB) AddSightings(ctx context.Context, ss []vigil.Sighting) error {
 		// (an IPv4 address is ::ffff:a.b.c.d) and URLs ("https://").
 		pre2 uint64
 		a, b int32 // sk in arena
-		i    int32  // its index in ss: of two sightings of one key, the later wins a tie
+		i    int32 // its index in ss: of two sightings of one key, the later wins a tie
 		s    *vigil.Sighting
 	}
 	rows := make([]row, len(ss))

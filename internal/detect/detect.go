@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"github.com/vigil-ti/vigil"
+	"github.com/vigil-ti/vigil/internal/hugemem"
 	"github.com/vigil-ti/vigil/internal/matcher"
 )
 
@@ -289,7 +290,7 @@ func (c *missCache) reset(s *Snapshot) {
 	c.snap = s
 	if c.slots == nil {
 		c.seed = maphash.MakeSeed()
-		c.slots = make([]uint64, missCacheSize)
+		c.slots = hugemem.Slice[uint64](missCacheSize) // read at random, one slot per lookup
 	} else {
 		clear(c.slots)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vigil-ti/vigil"
+	"github.com/vigil-ti/vigil/internal/hugemem"
 	"github.com/vigil-ti/vigil/internal/matcher"
 )
 
@@ -101,7 +102,7 @@ type recorder struct {
 	cfg   SightingsConfig
 	half  int
 	slots []sightSlot
-	m     map[uint64]int32 // tag → index in ents
+	m     tagTable // tag → index in ents
 	ents  []sightEnt
 	key   []byte
 	start int64 // when the batch's first value came, Unix ns
@@ -143,7 +144,7 @@ func (r *recorder) writeBack(s *sightSlot) {
 	if s.tag == 0 || s.data == slotInvalid {
 		return
 	}
-	idx, ok := r.m[s.tag]
+	idx, ok := r.m.get(s.tag)
 	if !ok {
 		return
 	}
@@ -153,6 +154,85 @@ func (r *recorder) writeBack(s *sightSlot) {
 	en.last = max(en.last, base+int64(s.data>>slotMsBits&slotMsMask))
 	en.count += int64(s.count())
 	s.data &= 1<<(2*slotMsBits) - 1
+}
+
+// tagTable maps the tags of a batch's values to their entries: open
+// addressing with linear probing, at most half full, on huge pages once
+// large. A Go map did the same with two dependent cache misses and a hash
+// per lookup, for every new value recorded and every slot written back;
+// the tags are hashes already.
+type tagTable struct {
+	slots []tagSlot
+	shift uint // 64 - log2(len(slots))
+	n     int  // tags held
+}
+
+type tagSlot struct {
+	tag uint64 // 0: free
+	idx int32
+}
+
+// tagTableMin is the initial size of a tagTable: a default batch (half
+// of DefaultMaxSightings) fits without growing.
+const tagTableMin = DefaultMaxSightings
+
+// newTagTable returns an empty table of size slots (a power of two).
+func newTagTable(size int) tagTable {
+	bits := uint(0)
+	for 1<<bits < size {
+		bits++
+	}
+	return tagTable{slots: hugemem.Slice[tagSlot](1 << bits), shift: 64 - bits}
+}
+
+// home returns the first slot to probe for tag: its high bits (the low
+// ones choose the tag's set of sightSlots).
+func (t *tagTable) home(tag uint64) uint64 { return tag >> t.shift }
+
+func (t *tagTable) get(tag uint64) (int32, bool) {
+	mask := uint64(len(t.slots) - 1)
+	for i := t.home(tag); ; i = (i + 1) & mask {
+		s := &t.slots[i]
+		if s.tag == tag {
+			return s.idx, true
+		}
+		if s.tag == 0 {
+			return 0, false
+		}
+	}
+}
+
+// put sets the entry of tag (not 0), doubling the table when it would be
+// more than half full.
+func (t *tagTable) put(tag uint64, idx int32) {
+	if 2*(t.n+1) > len(t.slots) {
+		g := newTagTable(2 * len(t.slots))
+		for _, s := range t.slots {
+			if s.tag != 0 {
+				g.put(s.tag, s.idx)
+			}
+		}
+		*t = g
+	}
+	mask := uint64(len(t.slots) - 1)
+	for i := t.home(tag); ; i = (i + 1) & mask {
+		s := &t.slots[i]
+		if s.tag == 0 {
+			*s = tagSlot{tag: tag, idx: idx}
+			t.n++
+			return
+		}
+		if s.tag == tag {
+			s.idx = idx
+			return
+		}
+	}
+}
+
+// reset empties the table, keeping its size.
+func (t *tagTable) reset() {
+	clear(t.slots)
+	t.n = 0
 }
 
 // sightEnt is one (kind, value, day) of the batch.
@@ -195,8 +275,8 @@ func (e *Engine) RecordSightings(cfg SightingsConfig) {
 	e.sight = &recorder{
 		cfg:   cfg,
 		half:  max(cfg.MaxValues/2, 1),
-		slots: make([]sightSlot, sightSlots),
-		m:     make(map[uint64]int32),
+		slots: hugemem.Slice[sightSlot](sightSlots), // read at random, one set per value
+		m:     newTagTable(tagTableMin),
 		done:  make(chan error, 1),
 	}
 }
@@ -272,7 +352,7 @@ func (e *Engine) handoff(ctx context.Context) {
 	r.bufs[r.cur] = batch
 	r.writing = true
 	go func() { r.done <- r.cfg.Store.AddSightings(ctx, batch) }()
-	clear(r.m)
+	r.m.reset()
 	clear(r.ents)
 	r.ents = r.ents[:0]
 	clear(r.slots)
@@ -325,7 +405,7 @@ func (e *Engine) record(ctx context.Context, h uint64, l lookup, slot int32, val
 		}
 	}
 	sl := &set[way]
-	if idx, ok := r.m[tag]; ok {
+	if idx, ok := r.m.get(tag); ok {
 		// Seen twice: worth the slot.
 		r.ents[idx].touch(ev)
 		r.load(sl, tag, uint32(base)+uint32(way), ev)
@@ -353,7 +433,7 @@ func (e *Engine) record(ctx context.Context, h uint64, l lookup, slot int32, val
 	idx := int32(len(r.ents))
 	r.ents = append(r.ents, sightEnt{key: string(r.key), day: ev.day, field: slot, first: ev.ms, last: ev.ms,
 		count: 1, seq: ev.seq, evTime: ev.ms, event: ev.ident})
-	r.m[tag] = idx
+	r.m.put(tag, idx)
 	if sl.tag == 0 {
 		r.load(sl, tag, uint32(base)+uint32(way), ev)
 	}

@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -176,5 +177,60 @@ func TestParseTimestamp(t *testing.T) {
 	}
 	if d := dayOf(-1); d != -1 {
 		t.Errorf("dayOf(-1) = %d", d)
+	}
+}
+
+// TestTagTable: the recorder's tag table agrees with a map through puts
+// (new tags and overwrites), growth past its initial size, tags that share
+// a home slot, and a reset.
+func TestTagTable(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	cases := []struct {
+		name string
+		size int
+		n    int
+		tag  func(i int) uint64
+	}{
+		{"random tags, no growth", 1 << 10, 500, func(int) uint64 { return r.Uint64() | 1 }},
+		{"random tags, grows", 4, 5000, func(int) uint64 { return r.Uint64() | 1 }},
+		{"one home slot", 1 << 6, 30, func(i int) uint64 { return uint64(i + 1) }}, // high bits all zero
+		{"repeated tags", 16, 400, func(i int) uint64 { return uint64(i%37+1) << 40 }},
+	}
+	for _, c := range cases {
+		tt := newTagTable(c.size)
+		for round := range 2 {
+			want := map[uint64]int32{}
+			for i := range c.n {
+				tag := c.tag(i)
+				tt.put(tag, int32(i))
+				want[tag] = int32(i)
+			}
+			if tt.n != len(want) {
+				t.Fatalf("%s, round %d: %d tags held, want %d", c.name, round, tt.n, len(want))
+			}
+			for tag, idx := range want {
+				if got, ok := tt.get(tag); !ok || got != idx {
+					t.Fatalf("%s, round %d: tag %#x: %d, %v; want %d", c.name, round, tag, got, ok, idx)
+				}
+			}
+			for range 100 {
+				tag := r.Uint64() | 1
+				if _, held := want[tag]; held {
+					continue
+				}
+				if _, ok := tt.get(tag); ok {
+					t.Fatalf("%s, round %d: tag %#x found, never put", c.name, round, tag)
+				}
+			}
+			if 2*tt.n > len(tt.slots) {
+				t.Fatalf("%s: %d tags in %d slots: more than half full", c.name, tt.n, len(tt.slots))
+			}
+			tt.reset()
+			for tag := range want {
+				if _, ok := tt.get(tag); ok {
+					t.Fatalf("%s: tag %#x found after reset", c.name, tag)
+				}
+			}
+		}
 	}
 }

@@ -3,6 +3,8 @@ package matcher
 import (
 	"encoding/binary"
 	"unsafe"
+
+	"github.com/vigil-ti/vigil/internal/hugemem"
 )
 
 // A filter is a blocked Bloom filter in front of a table: a value's hash
@@ -25,7 +27,13 @@ func newFilter(n int) filter {
 	if n == 0 {
 		return filter{}
 	}
-	return filter{words: make([]uint64, (n*filterBits+63)/64)}
+	words := (n*filterBits + 63) / 64
+	if words*8 < hugemem.HugePage/2 {
+		return filter{words: make([]uint64, words)}
+	}
+	// A filter of megabytes is probed at random, one word per lookup: on
+	// huge pages, without a TLB miss per probe.
+	return filter{words: hugemem.Slice[uint64](words)}
 }
 
 // word returns the index of h's word and its bits.

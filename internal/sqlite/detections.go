@@ -150,7 +150,7 @@ WHERE ds.view = ? AND ds.dataset = ? AND l.key = ?`
 		db.pointOnce.Do(func() {
 			db.rw.ExecContext(ctx, fmt.Sprintf("PRAGMA mmap_size = %d", liveDocMmap))
 			db.pointStmt, _ = db.rw.PrepareContext(ctx, q) // on failure, queries below prepare each time
-			db.point.prepare(ctx, db.rw, db.ro)
+			db.point.prepare(ctx, db.rw)
 		})
 		if fd, ok := db.point.read(ctx, view, dataset, key); ok {
 			return fd, true, nil

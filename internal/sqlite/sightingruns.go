@@ -370,8 +370,11 @@ func (db *DB) AddSightings(ctx context.Context, ss []vigil.Sighting) error {
 		day  int64
 		kind uint64 // the kind, packed (a kind has at most 8 bytes)
 		pre  uint64 // the key's first 8 bytes, packed: most comparisons stop here
-		a, b int32  // sk in arena
-		i    int32  // its index in ss: of two sightings of one key, the later wins a tie
+		// The next 8, for the keys whose first 8 are alike: addresses
+		// (an IPv4 address is ::ffff:a.b.c.d) and URLs ("https://").
+		pre2 uint64
+		a, b int32 // sk in arena
+		i    int32 // its index in ss: of two sightings of one key, the later wins a tie
 		s    *vigil.Sighting
 	}
 	rows := make([]row, len(ss))
@@ -390,11 +393,23 @@ func (db *DB) AddSightings(ctx context.Context, ss []vigil.Sighting) error {
 		}
 		a := len(arena)
 		arena = sightingKey(arena, s.Kind, s.Key)
-		rows[i] = row{day: d1, kind: keyPrefix(unsafeBytes(s.Kind)), pre: keyPrefix(unsafeBytes(s.Key)), a: int32(a), b: int32(len(arena)), i: int32(i), s: s}
+		key := unsafeBytes(s.Key)
+		var pre2 uint64
+		if len(key) > 8 {
+			pre2 = keyPrefix(key[8:])
+		}
+		rows[i] = row{day: d1, kind: keyPrefix(unsafeBytes(s.Kind)), pre: keyPrefix(key), pre2: pre2, a: int32(a), b: int32(len(arena)), i: int32(i), s: s}
 	}
 	slices.SortFunc(rows, func(x, y row) int {
-		if c := cmp.Or(cmp.Compare(x.day, y.day), cmp.Compare(x.kind, y.kind), cmp.Compare(x.pre, y.pre)); c != 0 {
-			return c
+		switch {
+		case x.day != y.day:
+			return cmp.Compare(x.day, y.day)
+		case x.kind != y.kind:
+			return cmp.Compare(x.kind, y.kind)
+		case x.pre != y.pre:
+			return cmp.Compare(x.pre, y.pre)
+		case x.pre2 != y.pre2:
+			return cmp.Compare(x.pre2, y.pre2)
 		}
 		return cmp.Or(bytes.Compare(arena[x.a:x.b], arena[y.a:y.b]), cmp.Compare(x.i, y.i))
 	})

@@ -20,6 +20,9 @@ const importCheckEvery = 2 * time.Second
 func (a *app) watchImports(ctx context.Context, stop <-chan struct{}, after func(context.Context, vigil.PullResult, error)) {
 	mark, _, err := a.store.SourceSegments(ctx, importer.SourceName, 0)
 	if err != nil {
+		if ctx.Err() != nil {
+			return // serve is stopping
+		}
 		a.log.Error("watching for imports", "err", err)
 	}
 	seen := mark
@@ -35,6 +38,8 @@ func (a *app) watchImports(ctx context.Context, stop <-chan struct{}, after func
 		}
 		last, docs, err := a.store.SourceSegments(ctx, importer.SourceName, mark)
 		switch {
+		case err != nil && ctx.Err() != nil:
+			return // serve is stopping
 		case err != nil:
 			a.log.Error("watching for imports", "err", err)
 			continue

@@ -94,7 +94,10 @@ func (a *app) pruneSightings(ctx context.Context) (int64, error) {
 // retroHuntAtStart runs the retro-hunt that a crash or a stop may have
 // left undone, before serve's first pulls.
 func (a *app) retroHuntAtStart(ctx context.Context, stop <-chan struct{}) {
-	if err := a.retroHunt(ctx, stop); err != nil {
+	switch err := a.retroHunt(ctx, stop); {
+	case err != nil && ctx.Err() != nil:
+		a.log.Info("retro-hunt at start stopped: stopping; the next start or pull runs it")
+	case err != nil:
 		a.log.Error("retro-hunt at start; the next pull tries again", "err", err)
 	}
 }

@@ -83,7 +83,20 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- srv.Serve(ln) }()
 
-	a.retroHuntAtStart(ctx, e.stop)
+	// The retro-hunt and the prunes stop at once when serve is asked to
+	// stop (their transactions roll back; the next start or pull runs
+	// them again), where a pull finishes its page: at start, over millions
+	// of indicators, they can take longer than the shutdown's grace.
+	work, stopWork := context.WithCancel(ctx)
+	defer stopWork()
+	go func() {
+		select {
+		case <-e.stop:
+			stopWork()
+		case <-work.Done():
+		}
+	}()
+	a.retroHuntAtStart(work, e.stop)
 	pullsDone := make(chan struct{})
 	go func() {
 		sched.Run(ctx, e.stop)
@@ -98,7 +111,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	}()
 	prune := time.NewTicker(pruneEvery)
 	defer prune.Stop()
-	a.prune(ctx)
+	a.prune(work)
 	var serveErr error
 loop:
 	for {
@@ -111,7 +124,7 @@ loop:
 			serveErr = fmt.Errorf("http server: %w", err)
 			break loop
 		case <-prune.C:
-			a.prune(ctx)
+			a.prune(work)
 		}
 	}
 	a.log.Info("shutting down: finishing the pages in flight")
@@ -129,9 +142,14 @@ loop:
 }
 
 func (a *app) prune(ctx context.Context) {
+	if ctx.Err() != nil {
+		return // stopping
+	}
 	ps, err := a.store.Prune(ctx)
 	if err != nil {
-		a.log.Error("prune", "err", err)
+		if ctx.Err() == nil {
+			a.log.Error("prune", "err", err)
+		}
 		return
 	}
 	if ps.RawDocs > 0 || ps.Expired > 0 {
@@ -139,6 +157,9 @@ func (a *app) prune(ctx context.Context) {
 	}
 	n, err := a.pruneOutbox(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
 		a.log.Error("prune the outbox", "err", err)
 	} else if n > 0 {
 		a.log.Info("pruned", "delivered_outbox_rows", n)

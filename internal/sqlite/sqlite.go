@@ -417,7 +417,7 @@ func (db *DB) checkVersion(ctx context.Context) error {
 	case version == 0:
 		return fmt.Errorf("store: %s: %w (run `vigil pull` or `vigil serve` first)", db.path, ErrNoData)
 	case version < len(names):
-		return fmt.Errorf("store: %s has schema version %d; run `vigil pull` or `vigil serve` once to migrate it to %d", db.path, version, len(names))
+		return fmt.Errorf("store: %s has schema version %d; run a command that writes (`vigil serve`, `vigil pull`, `vigil import` or `vigil prune`) once to migrate it to %d", db.path, version, len(names))
 	case version > len(names):
 		return fmt.Errorf("store: %s has schema version %d, newer than this vigil knows (%d): upgrade vigil", db.path, version, len(names))
 	}

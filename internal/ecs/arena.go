@@ -51,6 +51,15 @@ func (a *Arena) Open() []byte {
 	return a.buf
 }
 
+// OpenOr returns Open's slice, or scratch emptied when a is nil: where a
+// normalizer writes a document, with or without an arena.
+func (a *Arena) OpenOr(scratch []byte) []byte {
+	if a == nil {
+		return scratch[:0]
+	}
+	return a.Open()
+}
+
 // Close ends the document that was appended to Open's slice, as b (append
 // may have moved the page: the documents handed out before keep pointing
 // into the old buffer, as with Doc), writes its newline and returns it,

@@ -85,3 +85,18 @@ func TestArenaOpenClose(t *testing.T) {
 		t.Fatalf("after a writer gave up: %q, page %q", got, a.NDJSON())
 	}
 }
+
+// TestArenaOpenOr: without an arena a writer gets its scratch, emptied;
+// with one, the page.
+func TestArenaOpenOr(t *testing.T) {
+	scratch := []byte("old")
+	var none *ecs.Arena
+	if got := none.OpenOr(scratch); len(got) != 0 || cap(got) != cap(scratch) {
+		t.Fatalf("no arena: %q, capacity %d", got, cap(got))
+	}
+	var a ecs.Arena
+	a.Doc([]byte("x"))
+	if got := a.OpenOr(scratch); string(got) != "x\n" {
+		t.Fatalf("arena: %q, want the page", got)
+	}
+}

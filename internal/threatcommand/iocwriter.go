@@ -137,7 +137,7 @@ func (n *Normalizer) writeIOC(o *iocOut) {
 	lits := n.iocLits()
 	f, iv, sc := o.f, o.iv, &o.sc
 	var w jsonWriter
-	b := append(n.docBuf(), '{')
+	b := append(n.opts.Arena.OpenOr(n.wbuf), '{')
 	switch {
 	case !o.modified.IsZero(): // o.ts is o.modified
 		b = w.timeText(b, `"@timestamp":`, o.ts, f.lastUpdate.s, &n.dates)

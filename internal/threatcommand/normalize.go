@@ -306,7 +306,7 @@ func (n *Normalizer) encode(doc *vigil.Document) vigil.Document {
 	// before them, so appending to it cannot overwrite them.
 	if n.opts.Arena != nil {
 		n.ebuf = n.doc.AppendJSON(n.ebuf[:0])
-		return n.inArena(doc, n.ebuf)
+		return n.inArena(doc, n.ebuf, false)
 	}
 	extra := len(doc.Key) + len(n.typ)
 	buf := n.doc.Encode(extra)
@@ -316,35 +316,17 @@ func (n *Normalizer) encode(doc *vigil.Document) vigil.Document {
 	return n.setSource(doc, buf)
 }
 
-// inArena sets doc.Source to a copy of src in the arena, and copies
-// doc.Key and n.typ there; it returns doc.
-func (n *Normalizer) inArena(doc *vigil.Document, src []byte) vigil.Document {
-	doc.Source = n.opts.Arena.Doc(src)
-	return n.arenaKeys(doc)
-}
-
-// docBuf returns the slice the fast path writes a document to: the
-// arena's page when there is one, where the document is written in place
-// (closeInArena ends it), else n.wbuf.
-func (n *Normalizer) docBuf() []byte {
-	if a := n.opts.Arena; a != nil {
-		return a.Open()
-	}
-	return n.wbuf[:0]
-}
-
-// closeInArena ends the document written in place in the arena's page (b
-// is the page with it, see docBuf) and copies doc.Key and n.typ to the
-// arena; it returns doc.
-func (n *Normalizer) closeInArena(doc *vigil.Document, b []byte) vigil.Document {
-	doc.Source = n.opts.Arena.Close(b)
-	return n.arenaKeys(doc)
-}
-
-// arenaKeys copies doc.Key and n.typ (which point into buffers the
-// normalizer reuses) to the arena; it returns doc.
-func (n *Normalizer) arenaKeys(doc *vigil.Document) vigil.Document {
+// inArena sets doc.Source to the document in the arena: a copy of src, or,
+// inPlace, the one src ends after Open's page (ecs.Arena.OpenOr, Close).
+// It copies doc.Key and n.typ (which point into buffers the normalizer
+// reuses) there too, and returns doc.
+func (n *Normalizer) inArena(doc *vigil.Document, src []byte, inPlace bool) vigil.Document {
 	a := n.opts.Arena
+	if inPlace {
+		doc.Source = a.Close(src)
+	} else {
+		doc.Source = a.Doc(src)
+	}
 	doc.Key = a.String(doc.Key)
 	if n.typ != "" {
 		doc.Type = a.String(n.typ)
@@ -966,7 +948,7 @@ func (n *Normalizer) IOC(raw []byte) vigil.Document {
 			doc.Error = strings.Join(n.errs, "; ")
 		}
 		if n.opts.Arena != nil {
-			return n.closeInArena(&doc, n.wbuf)
+			return n.inArena(&doc, n.wbuf, true)
 		}
 		// As Doc.Encode: one allocation, zeroed only past the copy.
 		extra := len(doc.Key) + len(n.typ)

@@ -173,7 +173,7 @@ func (n *Normalizer) encode(doc *vigil.Document) vigil.Document {
 	}
 	if n.opts.Arena != nil {
 		n.ebuf = n.doc.AppendJSON(n.ebuf[:0])
-		return n.inArena(doc, n.ebuf)
+		return n.inArena(doc, n.ebuf, false)
 	}
 	// One allocation holds the Source and copies of Key and Type, which
 	// may still point into the parser's buffer. The Source's capacity ends
@@ -199,35 +199,17 @@ func (n *Normalizer) encode(doc *vigil.Document) vigil.Document {
 	return *doc
 }
 
-// inArena sets doc.Source to a copy of src in the arena, and doc.Key and
-// doc.Type to copies of n.key and n.typ there; it returns doc.
-func (n *Normalizer) inArena(doc *vigil.Document, src []byte) vigil.Document {
-	doc.Source = n.opts.Arena.Doc(src)
-	return n.arenaKeys(doc)
-}
-
-// docBuf returns the slice the fast path writes a document to: the
-// arena's page when there is one, where the document is written in place
-// (closeInArena ends it), else n.fast.wbuf.
-func (n *Normalizer) docBuf() []byte {
-	if a := n.opts.Arena; a != nil {
-		return a.Open()
-	}
-	return n.fast.wbuf[:0]
-}
-
-// closeInArena ends the document written in place in the arena's page (b
-// is the page with it, see docBuf) and sets doc.Key and doc.Type to copies
-// in the arena; it returns doc.
-func (n *Normalizer) closeInArena(doc *vigil.Document, b []byte) vigil.Document {
-	doc.Source = n.opts.Arena.Close(b)
-	return n.arenaKeys(doc)
-}
-
-// arenaKeys sets doc.Key and doc.Type to copies of n.key and n.typ in the
-// arena; it returns doc.
-func (n *Normalizer) arenaKeys(doc *vigil.Document) vigil.Document {
+// inArena sets doc.Source to the document in the arena: a copy of src, or,
+// inPlace, the one src ends after Open's page (ecs.Arena.OpenOr, Close).
+// It sets doc.Key and doc.Type to copies of n.key and n.typ there, and
+// returns doc.
+func (n *Normalizer) inArena(doc *vigil.Document, src []byte, inPlace bool) vigil.Document {
 	a := n.opts.Arena
+	if inPlace {
+		doc.Source = a.Close(src)
+	} else {
+		doc.Source = a.Doc(src)
+	}
 	doc.Key, doc.Type = a.String(n.key), a.String(n.typ)
 	return *doc
 }

@@ -1013,7 +1013,7 @@ func (n *Normalizer) fastIndicator(raw []byte) (vigil.Document, bool) {
 		Timestamp: o.ts, ExpiresAt: o.deletedAt,
 	}
 	if n.opts.Arena != nil {
-		return n.closeInArena(&doc, n.fast.wbuf), true
+		return n.inArena(&doc, n.fast.wbuf, true), true
 	}
 	// As encode: one allocation holds the Source and copies of Key and
 	// Type, which may point into the record. It is a copy of n.fast.wbuf

@@ -172,7 +172,7 @@ func (n *Normalizer) writeIndicator(o *indicatorOut) {
 	dates := &n.fast.dates
 	var w jsonWriter
 	var s, s2 ecs.Section
-	b := append(n.docBuf(), '{')
+	b := append(n.opts.Arena.OpenOr(n.fast.wbuf), '{')
 	b = w.Time(b, `"@timestamp":`, o.ts, dates)
 	b = w.Lit(b, `"ecs":{"version":"`+ecsVersion+`"}`)
 	b, s = w.Open(b, `"email":{`)

@@ -114,18 +114,20 @@ func (p *pending) holds(wm, n, maxID int64) bool {
 // blocks (in db.seg, listed in db.blocks) and its entry list (in the returned segment), and counts the
 // documents. Call with wmu held.
 func (db *DB) encodeSegment(docs []vigil.Document, ndjson []byte, st *vigil.WriteStats) (*memSeg, error) {
-	size := 0
-	for i := range docs {
-		size += len(docs[i].Source) + 1
-	}
 	// The caller's NDJSON when it holds the documents (an arena's), else
 	// a copy in db.raw.
 	given := holdsDocs(ndjson, docs)
 	raw := db.raw[:0]
 	if given {
 		raw = ndjson[:0]
-	} else if cap(raw) < size {
-		raw = make([]byte, 0, size+size/8)
+	} else {
+		size := 0
+		for i := range docs {
+			size += len(docs[i].Source) + 1
+		}
+		if cap(raw) < size {
+			raw = make([]byte, 0, size+size/8)
+		}
 	}
 	type group struct {
 		view    vigil.View

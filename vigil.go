@@ -90,6 +90,18 @@ type Document struct {
 	Error string
 	// Source is the ECS document as JSON (Elasticsearch's _source).
 	Source []byte
+	// Loc is where the store that read the document keeps this version
+	// of it, when that store can read it back from there (the embedded
+	// store sets it in Live); zero otherwise. Only that store reads it.
+	Loc Loc
+}
+
+// Loc locates one version of a stored document for the store that set it:
+// its raw segment, the start of the block of the segment that holds it,
+// and its offset and length in the segment. The zero Loc locates nothing.
+type Loc struct {
+	Seg             int64
+	Block, Off, Len uint32
 }
 
 // Live reports whether the document may enter a live view.

@@ -47,19 +47,26 @@ func (c *metaCache) get(ctx context.Context, snap *Snapshot, docs Documents, ref
 	if m, ok := c.m[ref]; ok {
 		return m, nil
 	}
-	d := snap.Doc(ref)
+	d, loc := snap.DocAt(ref)
 	m := &indicatorMeta{ref: ref, doc: d, feed: d.Dataset}
-	var doc vigil.Document
+	var src []byte
 	found := false
-	if docs != nil {
+	if at, ok := docs.(DocumentsAt); ok && loc.Seg != 0 {
 		var err error
-		if doc, found, err = docs.LiveDocument(ctx, d.View, d.Dataset, d.Key); err != nil {
+		if src, found, err = at.LiveDocumentAt(ctx, loc); err != nil {
 			return nil, errf("read matched %s %s %q: %w", d.View, d.Dataset, d.Key, err)
 		}
 	}
+	if docs != nil && !found {
+		doc, ok, err := docs.LiveDocument(ctx, d.View, d.Dataset, d.Key)
+		if err != nil {
+			return nil, errf("read matched %s %s %q: %w", d.View, d.Dataset, d.Key, err)
+		}
+		src, found = doc.Source, ok
+	}
 	m.missing = !found
 	if found {
-		c.fill(m, doc.Source)
+		c.fill(m, src)
 	}
 	if m.object == nil {
 		m.object = []byte("{}")

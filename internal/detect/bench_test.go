@@ -160,3 +160,39 @@ func BenchmarkMatch10M(b *testing.B) {
 	}
 	benchMatch(b, 10_000_000, nil)
 }
+
+// BenchmarkLoadSQLite builds a Snapshot from the embedded store's live
+// view, as `vigil match` and serve do (1M generated indicators; 100,000
+// under -short): B/indicator is the heap the Snapshot holds, its index and
+// its table of Refs (each with its key and Loc), per indicator.
+func BenchmarkLoadSQLite(b *testing.B) {
+	n := 1_000_000
+	if testing.Short() {
+		n = 100_000
+	}
+	ctx := b.Context()
+	db := matchertest.New(matchertest.DefaultConfig()).Store(b, n)
+	var snap *detect.Snapshot
+	var before, after uint64
+	for b.Loop() {
+		b.StopTimer()
+		snap = nil
+		before = heapAlloc()
+		b.StartTimer()
+		s, _, err := detect.Load(ctx, db)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		snap = s
+		after = heapAlloc()
+		b.StartTimer()
+	}
+	st := snap.Index().Stats()
+	if st.Total.Indicators == 0 {
+		b.Fatal("no indicators")
+	}
+	b.ReportMetric(float64(after-before)/float64(st.Total.Indicators), "B/indicator")
+	b.ReportMetric(float64(snap.RefBytes())/float64(st.Total.Indicators), "ref-B/indicator")
+	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N)/(float64(st.Total.Indicators)/1e6), "s/M-indicators")
+}

@@ -47,6 +47,15 @@ type Documents interface {
 	LiveDocument(ctx context.Context, view vigil.View, dataset, key string) (vigil.Document, bool, error)
 }
 
+// DocumentsAt is Documents that can also read a document back by the Loc
+// it gave in Live: the version a Snapshot indexed, in one read. *sqlite.DB
+// implements it. LiveDocumentAt returns false when it cannot (the
+// document's segment is gone), and the document is then read by key.
+type DocumentsAt interface {
+	Documents
+	LiveDocumentAt(ctx context.Context, loc vigil.Loc) ([]byte, bool, error)
+}
+
 // Stats counts what an Engine did.
 type Stats struct {
 	Events     int // events read (malformed lines not included)

@@ -31,7 +31,14 @@ type DocRef struct {
 func (s *Snapshot) Index() *matcher.Index { return s.index }
 
 // Doc returns the document of ref.
-func (s *Snapshot) Doc(ref uint32) DocRef { return s.refs.get(ref) }
+func (s *Snapshot) Doc(ref uint32) DocRef {
+	d, _ := s.refs.get(ref)
+	return d
+}
+
+// DocAt returns the document of ref and where the store keeps the version
+// the snapshot indexed (zero when it did not say).
+func (s *Snapshot) DocAt(ref uint32) (DocRef, vigil.Loc) { return s.refs.get(ref) }
 
 // Documents returns how many documents the snapshot refers to.
 func (s *Snapshot) Documents() int { return int(s.refs.n) }
@@ -102,13 +109,17 @@ func (sb *SnapshotBuilder) Build() *Snapshot {
 
 // refTable maps Refs, given in order from 0, to documents. Documents come
 // grouped by (view, dataset), as a store's Live reads them, so a group
-// holds a run of Refs; keys are length-prefixed in one byte arena, with
-// the offset of every 16th kept. A Ref costs its key plus about 1.3 bytes.
+// holds a run of Refs; keys are length-prefixed in one byte arena, each
+// followed by its document's Loc, with the offset of every 16th kept. A
+// Loc is written as changes from the one before it in its run of 16: the
+// documents come in the order the store keeps them, so the segment and
+// block mostly repeat. A Ref costs its key plus about 7 bytes.
 type refTable struct {
 	data   []byte
 	blocks []uint32 // offset in data of Refs 0, 16, 32, …
 	groups []refGroup
 	n      uint32
+	prev   vigil.Loc // the Loc of Ref n-1, within its run of 16
 }
 
 type refGroup struct {
@@ -124,7 +135,7 @@ func (t *refTable) add(d vigil.Document) (uint32, error) {
 	if t.n == math.MaxUint32 {
 		return 0, errors.New("detect: more than 4 billion indicator documents")
 	}
-	if len(t.data)+len(d.Key)+binary.MaxVarintLen64 > math.MaxUint32 {
+	if len(t.data)+len(d.Key)+5*binary.MaxVarintLen64 > math.MaxUint32 {
 		return 0, errors.New("detect: indicator keys pass 4 GiB")
 	}
 	ref := t.n
@@ -133,24 +144,55 @@ func (t *refTable) add(d vigil.Document) (uint32, error) {
 	}
 	if ref%refBlock == 0 {
 		t.blocks = append(t.blocks, uint32(len(t.data)))
+		t.prev = vigil.Loc{}
+	}
+	loc := d.Loc
+	if loc.Seg <= 0 || loc.Off < loc.Block {
+		loc = vigil.Loc{}
 	}
 	t.data = binary.AppendUvarint(t.data, uint64(len(d.Key)))
 	t.data = append(t.data, d.Key...)
+	t.data = binary.AppendVarint(t.data, loc.Seg-t.prev.Seg)
+	t.data = binary.AppendVarint(t.data, int64(loc.Block)-int64(t.prev.Block))
+	t.data = binary.AppendUvarint(t.data, uint64(loc.Off-loc.Block))
+	t.data = binary.AppendUvarint(t.data, uint64(loc.Len))
+	t.prev = loc
 	t.n++
 	return ref, nil
 }
 
-func (t *refTable) get(ref uint32) DocRef {
+// get returns the document of ref and its Loc.
+func (t *refTable) get(ref uint32) (DocRef, vigil.Loc) {
 	if ref >= t.n {
-		return DocRef{}
+		return DocRef{}, vigil.Loc{}
 	}
 	g := sort.Search(len(t.groups), func(i int) bool { return t.groups[i].first > ref }) - 1
 	p := int(t.blocks[ref/refBlock])
-	for range ref % refBlock {
-		n, w := binary.Uvarint(t.data[p:])
-		p += w + int(n)
+	var loc vigil.Loc
+	var key []byte
+	for range ref%refBlock + 1 {
+		key, loc, p = t.entry(p, loc)
 	}
-	n, w := binary.Uvarint(t.data[p:])
+	return DocRef{View: t.groups[g].view, Dataset: t.groups[g].dataset, Key: string(key)}, loc
+}
+
+// entry decodes the entry at p, whose Loc changes prev, and returns its
+// key, its Loc and where the next entry starts.
+func (t *refTable) entry(p int, prev vigil.Loc) ([]byte, vigil.Loc, int) {
+	d := t.data
+	n, w := binary.Uvarint(d[p:])
 	p += w
-	return DocRef{View: t.groups[g].view, Dataset: t.groups[g].dataset, Key: string(t.data[p : p+int(n)])}
+	key := d[p : p+int(n)]
+	p += int(n)
+	seg, w := binary.Varint(d[p:])
+	p += w
+	block, w := binary.Varint(d[p:])
+	p += w
+	off, w := binary.Uvarint(d[p:])
+	p += w
+	ln, w := binary.Uvarint(d[p:])
+	p += w
+	loc := vigil.Loc{Seg: prev.Seg + seg, Block: uint32(int64(prev.Block) + block)}
+	loc.Off, loc.Len = loc.Block+uint32(off), uint32(ln)
+	return key, loc, p
 }

@@ -6,7 +6,6 @@ import (
 	"github.com/vigil-ti/vigil"
 	"github.com/vigil-ti/vigil/internal/matcher"
 	"github.com/vigil-ti/vigil/internal/matcher/matchertest"
-	"github.com/vigil-ti/vigil/internal/sqlite"
 )
 
 // BenchmarkLoadSQLite: the index built from the embedded store's live view
@@ -19,26 +18,7 @@ func BenchmarkLoadSQLite(b *testing.B) {
 		n = 50_000
 	}
 	ctx := b.Context()
-	g := matchertest.New(matchertest.DefaultConfig())
-	db, err := sqlite.Open(ctx, b.TempDir(), sqlite.Options{Clock: vigil.ClockFunc(g.Config().Now.UTC)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	const page = 5000
-	docs := make([]vigil.Document, 0, page)
-	for i := range n {
-		docs = append(docs, g.Document(uint64(i)))
-		if len(docs) == page || i == n-1 {
-			if _, err := db.WritePage(ctx, vigil.Page{Source: "bench", Dataset: docs[0].Dataset, Docs: docs}); err != nil {
-				b.Fatal(err)
-			}
-			docs = docs[:0]
-		}
-	}
-	if err := db.Sync(ctx); err != nil {
-		b.Fatal(err)
-	}
+	db := matchertest.New(matchertest.DefaultConfig()).Store(b, n)
 	// Generated values repeat now and then: the live view holds each key
 	// once.
 	live := 0

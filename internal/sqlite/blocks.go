@@ -115,16 +115,23 @@ type queryer interface {
 // segmentPlain returns a segment's whole NDJSON, in a buffer of its own,
 // given its body and blocks columns.
 func segmentPlain(ctx context.Context, q queryer, id int64, body, list []byte) ([]byte, error) {
+	plain, _, err := segmentPlainSpans(ctx, q, id, body, list)
+	return plain, err
+}
+
+// segmentPlainSpans is segmentPlain that also returns the segment's
+// blocks (none for a segment of the first schema).
+func segmentPlainSpans(ctx context.Context, q queryer, id int64, body, list []byte) ([]byte, []blockSpan, error) {
 	if list == nil {
 		plain, err := s2.Decode(nil, body)
 		if err != nil {
-			return nil, fmt.Errorf("store: raw segment %d is corrupt: %w", id, err)
+			return nil, nil, fmt.Errorf("store: raw segment %d is corrupt: %w", id, err)
 		}
-		return plain, nil
+		return plain, nil, nil
 	}
 	spans, err := readBlocks(list)
 	if err != nil {
-		return nil, fmt.Errorf("store: raw segment %d: %w", id, err)
+		return nil, nil, fmt.Errorf("store: raw segment %d: %w", id, err)
 	}
 	total := 0
 	if len(spans) > 0 {
@@ -134,7 +141,7 @@ func segmentPlain(ctx context.Context, q queryer, id int64, body, list []byte) (
 	lo, hi := segmentBlocks(id)
 	rows, err := q.QueryContext(ctx, `SELECT id - ?, data FROM raw_blocks WHERE id BETWEEN ? AND ? ORDER BY id`, lo, lo, hi)
 	if err != nil {
-		return nil, fmt.Errorf("store: read raw segment %d: %w", id, err)
+		return nil, nil, fmt.Errorf("store: read raw segment %d: %w", id, err)
 	}
 	defer rows.Close()
 	got := 0
@@ -142,25 +149,25 @@ func segmentPlain(ctx context.Context, q queryer, id int64, body, list []byte) (
 		var start int
 		var data sql.RawBytes
 		if err := rows.Scan(&start, &data); err != nil {
-			return nil, fmt.Errorf("store: read raw segment %d: %w", id, err)
+			return nil, nil, fmt.Errorf("store: read raw segment %d: %w", id, err)
 		}
 		if got >= len(spans) || start != spans[got].plain {
-			return nil, fmt.Errorf("store: raw segment %d: block at %d: %w", id, start, errCorrupt)
+			return nil, nil, fmt.Errorf("store: raw segment %d: block at %d: %w", id, start, errCorrupt)
 		}
 		s := spans[got]
 		out, err := s2.Decode(plain[s.plain:s.plainEnd], data)
 		if err != nil || len(out) != s.plainEnd-s.plain {
-			return nil, fmt.Errorf("store: raw segment %d is corrupt: block at %d: %v", id, start, err)
+			return nil, nil, fmt.Errorf("store: raw segment %d is corrupt: block at %d: %v", id, start, err)
 		}
 		got++
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: read raw segment %d: %w", id, err)
+		return nil, nil, fmt.Errorf("store: read raw segment %d: %w", id, err)
 	}
 	if got != len(spans) {
-		return nil, fmt.Errorf("store: raw segment %d: %d of %d blocks: %w", id, got, len(spans), errCorrupt)
+		return nil, nil, fmt.Errorf("store: raw segment %d: %d of %d blocks: %w", id, got, len(spans), errCorrupt)
 	}
-	return plain, nil
+	return plain, spans, nil
 }
 
 // blockDoc returns the document at [off-start, off-start+n) of a block

@@ -118,6 +118,56 @@ func (db *DB) Detections(ctx context.Context, f DetectionFilter, fn func(vigil.D
 	return nil
 }
 
+// liveDocumentSQL reads a live document by key: its live row and the block
+// that holds it, the segment's last one starting at or before it.
+const liveDocumentSQL = `SELECT l.ts, l.expires_at, l.seg, l.off, l.len, b.id - l.seg * 4294967296, b.data
+FROM live_datasets ds JOIN live l ON l.ds = ds.id
+LEFT JOIN raw_blocks b ON b.id = (SELECT MAX(id) FROM raw_blocks WHERE id BETWEEN l.seg * 4294967296 AND l.seg * 4294967296 + l.off)
+WHERE ds.view = ? AND ds.dataset = ? AND l.key = ?`
+
+// pointInit readies the writer's point reads (LiveDocument, LiveDocumentAt)
+// once.
+func (db *DB) pointInit(ctx context.Context) {
+	db.pointOnce.Do(func() {
+		db.rw.ExecContext(ctx, fmt.Sprintf("PRAGMA mmap_size = %d", liveDocMmap))
+		db.pointStmt, _ = db.rw.PrepareContext(ctx, liveDocumentSQL) // on failure, LiveDocument prepares each time
+		db.point.prepare(ctx, db.rw)
+	})
+}
+
+// LiveDocumentAt reads back the source of the document at loc, which Live
+// set: that version of the document, whatever its live view holds now. It
+// returns false when loc is zero or its segment is gone (pruned, or
+// compacted into another): the caller then reads the document by key
+// (LiveDocument). Detection enriches its alerts this way, with one
+// primary-key read instead of three.
+func (db *DB) LiveDocumentAt(ctx context.Context, loc vigil.Loc) ([]byte, bool, error) {
+	if loc.Seg <= 0 || loc.Len == 0 || loc.Off < loc.Block {
+		return nil, false, nil
+	}
+	seg, start, off, n := loc.Seg, int64(loc.Block), int64(loc.Off), int64(loc.Len)
+	if db.rw != nil {
+		db.pointInit(ctx)
+		if db.point.block != nil {
+			src, ok := db.point.blockDoc(context.WithoutCancel(ctx), seg, start, off, n)
+			return src, ok, ctx.Err()
+		}
+	}
+	var data []byte
+	err := db.ro.QueryRowContext(ctx, `SELECT data FROM raw_blocks WHERE id = ?`, blockID(seg, start)).Scan(&data)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, false, nil
+	case err != nil:
+		return nil, false, fmt.Errorf("store: read raw segment %d: %w", seg, err)
+	}
+	src, err := blockDoc(seg, start, data, off, n)
+	if err != nil {
+		return nil, false, nil // as the writer's point read: read by key, which reports it
+	}
+	return src, true, nil
+}
+
 // liveDocMmap is how much of the database file LiveDocument maps.
 const liveDocMmap = 64 << 30
 
@@ -138,20 +188,11 @@ func (db *DB) LiveDocument(ctx context.Context, view vigil.View, dataset, key st
 	// A writer reads through its own connection, with the file mapped
 	// into memory and the statement prepared once: a point read then
 	// touches a few pages of the mapping instead of copying whole 64 KiB
-	// database pages through the page cache. The block that holds the
-	// document is the segment's last one starting at or before it.
-	const q = `SELECT l.ts, l.expires_at, l.seg, l.off, l.len, b.id - l.seg * 4294967296, b.data
-FROM live_datasets ds JOIN live l ON l.ds = ds.id
-LEFT JOIN raw_blocks b ON b.id = (SELECT MAX(id) FROM raw_blocks WHERE id BETWEEN l.seg * 4294967296 AND l.seg * 4294967296 + l.off)
-WHERE ds.view = ? AND ds.dataset = ? AND l.key = ?`
+	// database pages through the page cache.
 	var conn queryer = db.ro
 	if db.rw != nil {
 		conn = db.rw
-		db.pointOnce.Do(func() {
-			db.rw.ExecContext(ctx, fmt.Sprintf("PRAGMA mmap_size = %d", liveDocMmap))
-			db.pointStmt, _ = db.rw.PrepareContext(ctx, q) // on failure, queries below prepare each time
-			db.point.prepare(ctx, db.rw)
-		})
+		db.pointInit(ctx)
 		if fd, ok := db.point.read(ctx, view, dataset, key); ok {
 			return fd, true, nil
 		}
@@ -160,7 +201,7 @@ WHERE ds.view = ? AND ds.dataset = ? AND l.key = ?`
 	if db.pointStmt != nil {
 		row = db.pointStmt.QueryRowContext(ctx, string(view), dataset, key)
 	} else {
-		row = conn.QueryRowContext(ctx, q, string(view), dataset, key)
+		row = conn.QueryRowContext(ctx, liveDocumentSQL, string(view), dataset, key)
 	}
 	err := row.Scan(&ts, &exp, &seg, &off, &n, &start, &data)
 	switch {

@@ -685,7 +685,7 @@ WHERE m.seg > ? AND m.seg <= ? ORDER BY m.seg LIMIT ?`, last, ov.wm, liveChunk)
 			if full() {
 				return nil
 			}
-			plain, err := readSegmentBody(ctx, tx, sel.seg)
+			plain, spans, err := readSegment(ctx, tx, sel.seg)
 			if err != nil {
 				return err
 			}
@@ -697,7 +697,8 @@ WHERE m.seg > ? AND m.seg <= ? ORDER BY m.seg LIMIT ?`, last, ov.wm, liveChunk)
 					return fmt.Errorf("store: raw segment %d: %w", sel.seg, errCorrupt)
 				}
 				d := vigil.Document{View: f.View, Dataset: le.dataset, Key: le.key, Type: le.typ,
-					Timestamp: time.UnixMilli(le.ts).UTC(), Source: plain[le.off : le.off+le.n : le.off+le.n]}
+					Timestamp: time.UnixMilli(le.ts).UTC(), Source: plain[le.off : le.off+le.n : le.off+le.n],
+					Loc: docLoc(sel.seg, spans, le.off, le.n)}
 				if le.exp != math.MaxInt64 {
 					d.ExpiresAt = time.UnixMilli(le.exp).UTC()
 				}
@@ -715,11 +716,28 @@ WHERE m.seg > ? AND m.seg <= ? ORDER BY m.seg LIMIT ?`, last, ov.wm, liveChunk)
 
 // readSegmentBody returns a raw segment's NDJSON, in a buffer of its own.
 func readSegmentBody(ctx context.Context, tx *sql.Tx, id int64) ([]byte, error) {
+	plain, _, err := readSegment(ctx, tx, id)
+	return plain, err
+}
+
+// readSegment is readSegmentBody that also returns the segment's blocks.
+func readSegment(ctx context.Context, tx *sql.Tx, id int64) ([]byte, []blockSpan, error) {
 	var body, blocks []byte
 	if err := tx.QueryRowContext(ctx, `SELECT body, blocks FROM raw_segments WHERE id = ?`, id).Scan(&body, &blocks); err != nil {
-		return nil, fmt.Errorf("store: read live view: segment %d: %w", id, err)
+		return nil, nil, fmt.Errorf("store: read live view: segment %d: %w", id, err)
 	}
-	return segmentPlain(ctx, tx, id, body, blocks)
+	return segmentPlainSpans(ctx, tx, id, body, blocks)
+}
+
+// docLoc returns the Loc of the document at [off, off+n) of segment seg,
+// whose blocks are spans: zero when it has none (a segment of the first
+// schema) or the document does not lie in one block.
+func docLoc(seg int64, spans []blockSpan, off, n int) vigil.Loc {
+	i := sort.Search(len(spans), func(i int) bool { return spans[i].plainEnd > off })
+	if i == len(spans) || spans[i].plain > off || off+n > spans[i].plainEnd || spans[i].plain > maxBlockStart || off+n > math.MaxUint32 {
+		return vigil.Loc{}
+	}
+	return vigil.Loc{Seg: seg, Block: uint32(spans[i].plain), Off: uint32(off), Len: uint32(n)}
 }
 
 // Prune merges the documents waiting, then removes raw segments ingested

@@ -20,10 +20,12 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"testing"
 	"time"
 
 	"github.com/vigil-ti/vigil"
 	"github.com/vigil-ti/vigil/internal/matcher"
+	"github.com/vigil-ti/vigil/internal/sqlite"
 )
 
 // Mix gives the share of each kind of indicator, in parts of the sum.
@@ -416,4 +418,31 @@ func mustJSON(v any) []byte {
 		panic(err)
 	}
 	return b
+}
+
+// Store returns an embedded store in tb's temporary directory, at the
+// generator's time, whose live view holds items 0..n-1 as Documents
+// (written in pages of 5,000 and merged), closed when tb ends.
+func (g *Generator) Store(tb testing.TB, n int) *sqlite.DB {
+	ctx := tb.Context()
+	db, err := sqlite.Open(ctx, tb.TempDir(), sqlite.Options{Clock: vigil.ClockFunc(g.cfg.Now.UTC)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	const page = 5000
+	docs := make([]vigil.Document, 0, page)
+	for i := range n {
+		docs = append(docs, g.Document(uint64(i)))
+		if len(docs) == page || i == n-1 {
+			if _, err := db.WritePage(ctx, vigil.Page{Source: "bench", Dataset: docs[0].Dataset, Docs: docs}); err != nil {
+				tb.Fatal(err)
+			}
+			docs = docs[:0]
+		}
+	}
+	if err := db.Sync(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	return db
 }

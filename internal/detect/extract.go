@@ -575,6 +575,20 @@ func (x *extractor) string(i int) (int, int) {
 	src := x.src
 	j := i + 1
 	flags := 0
+	if j+8 <= len(src) {
+		// Most keys and many values end within their first eight bytes:
+		// those are read here, without scanWords's call and loop.
+		w := binary.LittleEndian.Uint64(src[j : j+8])
+		if w&hi8 != 0 {
+			flags = strHigh // maybe past the string's end, as in scanWords
+		}
+		m := hasByte(w, '"') | hasByte(w, '\\') | hasLess(w, 0x20)
+		if m == 0 {
+			j += 8
+		} else if k := j + bits.TrailingZeros64(m)/8; src[k] == '"' {
+			return k + 1, flags
+		}
+	}
 	for {
 		var seen uint64
 		if j, seen = scanWords(src, j); seen&hi8 != 0 {

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 
 	"github.com/vigil-ti/vigil"
+	"github.com/vigil-ti/vigil/internal/hugemem"
 	"github.com/vigil-ti/vigil/internal/matcher"
 )
 
@@ -45,7 +47,7 @@ func (s *Snapshot) Documents() int { return int(s.refs.n) }
 
 // RefBytes returns the heap size of the table of Refs.
 func (s *Snapshot) RefBytes() int64 {
-	return int64(cap(s.refs.data)) + int64(cap(s.refs.blocks))*4 + int64(cap(s.refs.groups))*48
+	return s.refs.bytes()
 }
 
 // Load builds a Snapshot of every live document of the indicator and
@@ -58,6 +60,7 @@ func Load(ctx context.Context, store vigil.Store) (*Snapshot, matcher.LoadStats,
 		return nil, st, fmt.Errorf("detect: %w", err)
 	}
 	s.index = b.Build()
+	s.refs.trim()
 	return s, st, nil
 }
 
@@ -75,6 +78,7 @@ func NewSnapshot(docs []vigil.Document) (*Snapshot, error) {
 		}
 	}
 	s.index = b.Build()
+	s.refs.trim()
 	return s, nil
 }
 
@@ -103,23 +107,28 @@ func (sb *SnapshotBuilder) Add(d DocRef, inds ...matcher.Indicator) error {
 // Build returns the Snapshot and resets the builder.
 func (sb *SnapshotBuilder) Build() *Snapshot {
 	s := &Snapshot{index: sb.b.Build(), refs: sb.refs}
+	s.refs.trim()
 	sb.refs = refTable{}
 	return s
 }
 
 // refTable maps Refs, given in order from 0, to documents. Documents come
 // grouped by (view, dataset), as a store's Live reads them, so a group
-// holds a run of Refs; keys are length-prefixed in one byte arena, each
-// followed by its document's Loc, with the offset of every 16th kept. A
-// Loc is written as changes from the one before it in its run of 16: the
-// documents come in the order the store keeps them, so the segment and
-// block mostly repeat. A Ref costs its key plus about 7 bytes.
+// holds a run of Refs. Each Ref is an entry: its key, length-prefixed, and
+// its document's Loc, written as changes from the Loc before it in its run
+// of 16 Refs (the documents come in the order the store keeps them, so
+// the segment and block mostly repeat). A Ref costs its key plus about 7
+// bytes. Runs are kept end to end in chunks of refChunk bytes, each run
+// in one chunk, with the offset of every run: the table grows without
+// copying what it holds (at 10M Refs, growing one slice by doubling
+// copied and faulted in about 2 GB).
 type refTable struct {
-	data   []byte
-	blocks []uint32 // offset in data of Refs 0, 16, 32, …
+	chunks [][]byte // chunk i holds the offsets [i*refChunk, (i+1)*refChunk)
+	runs   []uint32 // offset of the runs of Refs 0, 16, 32, …
+	run    []byte   // the run being filled, not in a chunk yet
 	groups []refGroup
 	n      uint32
-	prev   vigil.Loc // the Loc of Ref n-1, within its run of 16
+	prev   vigil.Loc // the Loc of Ref n-1, within its run
 }
 
 type refGroup struct {
@@ -128,14 +137,18 @@ type refGroup struct {
 	dataset string
 }
 
-const refBlock = 16
+const (
+	refBlock     = 16 // Refs in a run
+	refChunkBits = 25
+	refChunk     = 1 << refChunkBits // 32 MiB
+)
 
 // add gives d the next Ref.
 func (t *refTable) add(d vigil.Document) (uint32, error) {
 	if t.n == math.MaxUint32 {
 		return 0, errors.New("detect: more than 4 billion indicator documents")
 	}
-	if len(t.data)+len(d.Key)+5*binary.MaxVarintLen64 > math.MaxUint32 {
+	if t.size()+len(t.run)+len(d.Key)+5*binary.MaxVarintLen64 > math.MaxUint32-refChunk {
 		return 0, errors.New("detect: indicator keys pass 4 GiB")
 	}
 	ref := t.n
@@ -143,22 +156,83 @@ func (t *refTable) add(d vigil.Document) (uint32, error) {
 		t.groups = append(t.groups, refGroup{first: ref, view: d.View, dataset: d.Dataset})
 	}
 	if ref%refBlock == 0 {
-		t.blocks = append(t.blocks, uint32(len(t.data)))
 		t.prev = vigil.Loc{}
 	}
 	loc := d.Loc
 	if loc.Seg <= 0 || loc.Off < loc.Block {
 		loc = vigil.Loc{}
 	}
-	t.data = binary.AppendUvarint(t.data, uint64(len(d.Key)))
-	t.data = append(t.data, d.Key...)
-	t.data = binary.AppendVarint(t.data, loc.Seg-t.prev.Seg)
-	t.data = binary.AppendVarint(t.data, int64(loc.Block)-int64(t.prev.Block))
-	t.data = binary.AppendUvarint(t.data, uint64(loc.Off-loc.Block))
-	t.data = binary.AppendUvarint(t.data, uint64(loc.Len))
+	r := t.run
+	r = binary.AppendUvarint(r, uint64(len(d.Key)))
+	r = append(r, d.Key...)
+	r = binary.AppendVarint(r, loc.Seg-t.prev.Seg)
+	r = binary.AppendVarint(r, int64(loc.Block)-int64(t.prev.Block))
+	r = binary.AppendUvarint(r, uint64(loc.Off-loc.Block))
+	r = binary.AppendUvarint(r, uint64(loc.Len))
+	t.run = r
 	t.prev = loc
 	t.n++
+	if t.n%refBlock == 0 {
+		t.flush()
+	}
 	return ref, nil
+}
+
+// size returns the offset where the next run goes if it fits its chunk.
+func (t *refTable) size() int {
+	if len(t.chunks) == 0 {
+		return 0
+	}
+	return (len(t.chunks)-1)<<refChunkBits + len(t.chunks[len(t.chunks)-1])
+}
+
+// flush moves the run filled into a chunk. The first chunk grows as a
+// slice does, so that a small table stays small; the next ones are
+// whole, on huge pages (fewer page faults as they fill). A run longer
+// than a chunk (keys of megabytes) gets a chunk of its own, followed by
+// empty ones for the offsets it takes.
+func (t *refTable) flush() {
+	run := t.run
+	last := len(t.chunks) - 1
+	switch {
+	case last == 0 && cap(t.chunks[0]) < refChunk && len(t.chunks[0])+len(run) <= refChunk:
+		// Still growing.
+	case last < 0 || len(t.chunks[last])+len(run) > min(cap(t.chunks[last]), refChunk):
+		var c []byte
+		switch {
+		case last < 0:
+			c = make([]byte, 0, 64<<10)
+		case len(run) > refChunk:
+			c = make([]byte, 0, len(run))
+		default:
+			c = hugemem.Slice[byte](refChunk)[:0]
+		}
+		t.chunks = append(t.chunks, c)
+		for range (len(run) - 1) / refChunk {
+			t.chunks = append(t.chunks, nil)
+		}
+		last = len(t.chunks) - 1 - (len(run)-1)/refChunk
+	}
+	t.runs = append(t.runs, uint32(last<<refChunkBits+len(t.chunks[last])))
+	t.chunks[last] = append(t.chunks[last], run...)
+	t.run = run[:0]
+}
+
+// trim gives the last chunk back what it does not use, once the table is
+// filled: a chunk is allocated whole.
+func (t *refTable) trim() {
+	if last := len(t.chunks) - 1; last > 0 && cap(t.chunks[last]) > len(t.chunks[last]) {
+		t.chunks[last] = slices.Clone(t.chunks[last])
+	}
+}
+
+// bytes returns the heap the table holds.
+func (t *refTable) bytes() int64 {
+	n := int64(cap(t.run)) + int64(cap(t.runs))*4 + int64(cap(t.groups))*48
+	for _, c := range t.chunks {
+		n += int64(cap(c))
+	}
+	return n
 }
 
 // get returns the document of ref and its Loc.
@@ -167,32 +241,34 @@ func (t *refTable) get(ref uint32) (DocRef, vigil.Loc) {
 		return DocRef{}, vigil.Loc{}
 	}
 	g := sort.Search(len(t.groups), func(i int) bool { return t.groups[i].first > ref }) - 1
-	p := int(t.blocks[ref/refBlock])
+	run := t.run
+	if r := int(ref / refBlock); r < len(t.runs) {
+		p := t.runs[r]
+		run = t.chunks[p>>refChunkBits][p&(refChunk-1):]
+	}
 	var loc vigil.Loc
 	var key []byte
 	for range ref%refBlock + 1 {
-		key, loc, p = t.entry(p, loc)
+		key, loc, run = refEntry(run, loc)
 	}
 	return DocRef{View: t.groups[g].view, Dataset: t.groups[g].dataset, Key: string(key)}, loc
 }
 
-// entry decodes the entry at p, whose Loc changes prev, and returns its
-// key, its Loc and where the next entry starts.
-func (t *refTable) entry(p int, prev vigil.Loc) ([]byte, vigil.Loc, int) {
-	d := t.data
-	n, w := binary.Uvarint(d[p:])
-	p += w
-	key := d[p : p+int(n)]
-	p += int(n)
-	seg, w := binary.Varint(d[p:])
-	p += w
-	block, w := binary.Varint(d[p:])
-	p += w
-	off, w := binary.Uvarint(d[p:])
-	p += w
-	ln, w := binary.Uvarint(d[p:])
-	p += w
+// refEntry decodes the entry that d starts with, whose Loc changes prev,
+// and returns its key, its Loc and the rest of d.
+func refEntry(d []byte, prev vigil.Loc) ([]byte, vigil.Loc, []byte) {
+	n, w := binary.Uvarint(d)
+	d = d[w:]
+	key := d[:n]
+	d = d[n:]
+	seg, w := binary.Varint(d)
+	d = d[w:]
+	block, w := binary.Varint(d)
+	d = d[w:]
+	off, w := binary.Uvarint(d)
+	d = d[w:]
+	ln, w := binary.Uvarint(d)
 	loc := vigil.Loc{Seg: prev.Seg + seg, Block: uint32(int64(prev.Block) + block)}
 	loc.Off, loc.Len = loc.Block+uint32(off), uint32(ln)
-	return key, loc, p
+	return key, loc, d[w:]
 }

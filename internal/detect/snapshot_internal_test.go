@@ -2,6 +2,7 @@ package detect
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/vigil-ti/vigil"
@@ -44,5 +45,39 @@ func TestRefTable(t *testing.T) {
 	}
 	if ref, loc := tab.get(uint32(len(want))); ref != (DocRef{}) || loc != (vigil.Loc{}) {
 		t.Errorf("a Ref past the end = %+v %+v", ref, loc)
+	}
+}
+
+// TestRefTableChunks: Refs read back across the table's chunks, with a key
+// larger than a chunk among them and Refs of a run not flushed yet.
+func TestRefTableChunks(t *testing.T) {
+	var tab refTable
+	pad := strings.Repeat("k", 200)
+	key := func(i int) string {
+		if i == 1000 {
+			return strings.Repeat("h", refChunk+refChunk/2) // a chunk and a half
+		}
+		return fmt.Sprintf("%s-%d", pad, i)
+	}
+	loc := func(i int) vigil.Loc {
+		return vigil.Loc{Seg: int64(1 + i/100), Block: uint32(i/7) * 1000, Off: uint32(i/7)*1000 + uint32(i%7), Len: uint32(i)}
+	}
+	const n = 3*refChunk/220 + 37 // past three chunks of entries, and a run left over
+	for i := range n {
+		if _, err := tab.add(vigil.Document{View: vigil.ViewIndicators, Dataset: "ds", Key: key(i), Loc: loc(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(tab.chunks) < 5 || len(tab.run) == 0 {
+		t.Fatalf("%d chunks, %d bytes not flushed: the test wants more than four and some", len(tab.chunks), len(tab.run))
+	}
+	for i := 0; i < n; i += 1 + i%5 {
+		ref, l := tab.get(uint32(i))
+		if ref.Key != key(i) || l != loc(i) {
+			t.Fatalf("Ref %d: key of %d bytes, %+v; want %d bytes, %+v", i, len(ref.Key), l, len(key(i)), loc(i))
+		}
+	}
+	if ref, l := tab.get(n - 1); ref.Key != key(n-1) || l != loc(n-1) {
+		t.Fatalf("last Ref: %q %+v", ref.Key, l)
 	}
 }

@@ -85,7 +85,20 @@ func (b *builder) newID() uint32 {
 }
 
 func (b *builder) add(id, ref uint32, exp int64) {
-	b.recs = append(b.recs, rec{id: id, ref: ref, exp: exp})
+	b.recs = append(grow(b.recs, 1), rec{id: id, ref: ref, exp: exp})
+}
+
+// grow returns s with room for n more elements, doubling its capacity
+// when it must grow. append grows a large slice by a quarter at a time:
+// for the build's arrays of millions of elements, that copied (and faulted
+// in) four to five times their final size, against about once.
+func grow[T any](s []T, n int) []T {
+	if cap(s)-len(s) >= n {
+		return s
+	}
+	g := make([]T, len(s), max(2*cap(s), len(s)+n, 64))
+	copy(g, s)
+	return g
 }
 
 func (b *builder) count() int { return len(b.recs) }
@@ -269,8 +282,8 @@ func (t *strTable) add(v []byte, ref uint32, exp int64) error {
 }
 
 func (t *strTable) newValue(v []byte) uint32 {
-	t.vals = append(t.vals, v...)
-	t.off = append(t.off, uint32(len(t.vals)))
+	t.vals = append(grow(t.vals, len(v)), v...)
+	t.off = append(grow(t.off, 1), uint32(len(t.vals)))
 	return t.b.newID()
 }
 

@@ -55,10 +55,12 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"embed"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
 	"math"
+	"math/bits"
 	"os"
 	"path/filepath"
 	"slices"
@@ -648,7 +650,7 @@ WHERE m.seg > ? AND m.seg <= ? ORDER BY m.seg LIMIT ?`, last, ov.wm, liveChunk)
 			if match, found = rd.matchGroups(match, f); !found {
 				continue
 			}
-			sel := liveSel{seg: last}
+			sel := liveSel{seg: last, ents: make([]liveEnt, 0, onesCount(mask))}
 			for pos := 0; ; pos++ {
 				ok, err := rd.next(&e, math.MaxInt)
 				if err != nil {
@@ -712,6 +714,20 @@ WHERE m.seg > ? AND m.seg <= ? ORDER BY m.seg LIMIT ?`, last, ov.wm, liveChunk)
 		}
 	}
 	return nil
+}
+
+// onesCount returns the bits set in mask: the live documents of its
+// segment, expired ones included.
+func onesCount(mask []byte) int {
+	n := 0
+	for len(mask) >= 8 {
+		n += bits.OnesCount64(binary.LittleEndian.Uint64(mask))
+		mask = mask[8:]
+	}
+	for _, b := range mask {
+		n += bits.OnesCount8(b)
+	}
+	return n
 }
 
 // readSegmentBody returns a raw segment's NDJSON, in a buffer of its own.

@@ -643,6 +643,13 @@ func (db *DB) upsertBatch(ctx, sctx context.Context, conn *sql.Conn, tx *sql.Tx,
 		clear(b.keys)
 	}()
 	masks := make(map[int64][]byte, len(segs)) // the batch's segments
+	// Room for the batch at once, rather than growing (and copying, and
+	// faulting in) the arrays as the entries come.
+	docs := 0
+	for _, s := range segs {
+		docs += s.docs
+	}
+	b.keys, b.ents = slices.Grow(b.keys, docs), slices.Grow(b.ents, docs)
 	var e entry
 	for _, s := range segs {
 		st.Segments++
@@ -679,18 +686,7 @@ func (db *DB) upsertBatch(ctx, sctx context.Context, conn *sql.Conn, tx *sql.Tx,
 	}
 	st.Docs += len(b.ents)
 	keys, ents := b.keys, b.ents
-	slices.SortFunc(keys, func(x, y sortKey) int {
-		if x.ds != y.ds {
-			return cmp.Compare(x.ds, y.ds)
-		}
-		if x.pre != y.pre {
-			return cmp.Compare(x.pre, y.pre)
-		}
-		if c := bytes.Compare(x.key, y.key); c != 0 {
-			return c
-		}
-		return cmp.Compare(x.i, y.i)
-	})
+	sortKeys(keys)
 
 	clears := map[int64][]int32{} // documents replaced, by segment
 	args := db.args[:0]

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -372,6 +373,7 @@ type mergeBuf struct {
 	ids    []int64     // their live_datasets ids
 	gmap   []int32
 	rd     entryReader
+	nv     []driver.NamedValue // liveInserter's
 }
 
 // maxEntries bounds the live-eligible documents of one page: a live row
@@ -428,18 +430,8 @@ func insertSQL(n int) string { return liveInsertSQL("OR IGNORE", n) }
 
 // insertChunk inserts the n documents of args (as upsertSQL binds them)
 // with insertSQL, and reports whether every one went in.
-func (db *DB) insertChunk(ctx context.Context, tx *sql.Tx, n int, args []any) (bool, error) {
-	stmt, done, err := db.chunkStmt(ctx, tx, db.upserts[-upsertRows], n, insertSQL)
-	if err != nil {
-		return false, fmt.Errorf("prepare: %w", err)
-	}
-	defer done()
-	// As a query: the driver binds a query's parameters in one call.
-	res, err := stmt.QueryContext(ctx, args...)
-	if err != nil {
-		return false, err
-	}
-	if err := res.Close(); err != nil {
+func (db *DB) insertChunk(ctx context.Context, tx *sql.Tx, li *liveInserter, n int, args []any) (bool, error) {
+	if err := li.insert(ctx, args); err != nil {
 		return false, err
 	}
 	var changed int
@@ -470,17 +462,11 @@ func (db *DB) upsertStmt(ctx context.Context) (*sql.Stmt, error) {
 	if st, ok := db.upserts[upsertRows]; ok {
 		return st, nil
 	}
-	// And the insert of as many (keyed -upsertRows), for insertChunk.
-	ins, err := db.rw.PrepareContext(ctx, insertSQL(upsertRows))
-	if err != nil {
-		return nil, fmt.Errorf("store: prepare: %w", err)
-	}
 	st, err := db.rw.PrepareContext(ctx, upsertSQL(upsertRows))
 	if err != nil {
-		ins.Close()
 		return nil, fmt.Errorf("store: prepare: %w", err)
 	}
-	db.upserts[upsertRows], db.upserts[-upsertRows] = st, ins
+	db.upserts[upsertRows] = st
 	return st, nil
 }
 
@@ -534,7 +520,14 @@ func (db *DB) mergeBatch(ctx context.Context) (st MergeStats, more bool, err err
 	if err != nil {
 		return st, false, err
 	}
-	tx, err := db.rw.BeginTx(ctx, nil)
+	// A connection of its own, for the inserts that upsertBatch runs on
+	// the driver's connection (liveInserter).
+	conn, err := db.rw.Conn(ctx)
+	if err != nil {
+		return st, false, fmt.Errorf("store: merge live views: %w", err)
+	}
+	defer conn.Close()
+	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return st, false, fmt.Errorf("store: merge live views: %w", err)
 	}
@@ -566,7 +559,7 @@ func (db *DB) mergeBatch(ctx context.Context) (st MergeStats, more bool, err err
 	if err := ctx.Err(); err != nil {
 		return st, false, fmt.Errorf("store: merge live views: %w", err)
 	}
-	if err := db.upsertBatch(ctx, sctx, tx, full, segs, &st); err != nil {
+	if err := db.upsertBatch(ctx, sctx, conn, tx, full, segs, &st); err != nil {
 		return st, false, err
 	}
 	last := segs[len(segs)-1].id
@@ -636,8 +629,13 @@ func datasetID(ctx context.Context, tx *sql.Tx, view, dataset string) (int64, er
 // segments, sorts them by key, upserts them, upsertRows per statement, and
 // moves the bits of live_masks: set for the documents that became live,
 // cleared for those they replaced.
-func (db *DB) upsertBatch(ctx, sctx context.Context, tx *sql.Tx, full *sql.Stmt, segs []*memSeg, st *MergeStats) error {
+func (db *DB) upsertBatch(ctx, sctx context.Context, conn *sql.Conn, tx *sql.Tx, full *sql.Stmt, segs []*memSeg, st *MergeStats) (err error) {
 	b := &db.merge
+	li := &liveInserter{conn: conn, nv: b.nv}
+	defer func() {
+		err = errors.Join(err, li.close())
+		b.nv = li.nv
+	}()
 	b.ents, b.keys = b.ents[:0], b.keys[:0]
 	b.groups, b.ids = b.groups[:0], b.ids[:0]
 	defer func() {
@@ -645,6 +643,13 @@ func (db *DB) upsertBatch(ctx, sctx context.Context, tx *sql.Tx, full *sql.Stmt,
 		clear(b.keys)
 	}()
 	masks := make(map[int64][]byte, len(segs)) // the batch's segments
+	// Room for the batch at once, rather than growing (and copying, and
+	// faulting in) the arrays as the entries come.
+	docs := 0
+	for _, s := range segs {
+		docs += s.docs
+	}
+	b.keys, b.ents = slices.Grow(b.keys, docs), slices.Grow(b.ents, docs)
 	var e entry
 	for _, s := range segs {
 		st.Segments++
@@ -681,18 +686,7 @@ func (db *DB) upsertBatch(ctx, sctx context.Context, tx *sql.Tx, full *sql.Stmt,
 	}
 	st.Docs += len(b.ents)
 	keys, ents := b.keys, b.ents
-	slices.SortFunc(keys, func(x, y sortKey) int {
-		if x.ds != y.ds {
-			return cmp.Compare(x.ds, y.ds)
-		}
-		if x.pre != y.pre {
-			return cmp.Compare(x.pre, y.pre)
-		}
-		if c := bytes.Compare(x.key, y.key); c != 0 {
-			return c
-		}
-		return cmp.Compare(x.i, y.i)
-	})
+	sortKeys(keys)
 
 	clears := map[int64][]int32{} // documents replaced, by segment
 	args := db.args[:0]
@@ -758,7 +752,7 @@ func (db *DB) upsertBatch(ctx, sctx context.Context, tx *sql.Tx, full *sql.Stmt,
 		allNew := false
 		if tryInsert {
 			var err error
-			if allNew, err = db.insertChunk(sctx, tx, rows, args); err != nil {
+			if allNew, err = db.insertChunk(sctx, tx, li, rows, args); err != nil {
 				return fmt.Errorf("store: merge live views: %w", err)
 			}
 			if allNew {

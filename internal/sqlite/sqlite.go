@@ -247,6 +247,13 @@ const (
 	walSizeLimit = 64 << 20
 )
 
+// stmtCacheSize is how many statements the writer's connection keeps
+// prepared, by their SQL text, for the statements run with arguments
+// (database/sql prepares, runs and closes one for each such call): a page
+// inserts a raw_blocks row per block, and preparing its INSERT each time
+// cost about as much as running it.
+const stmtCacheSize = 32
+
 // connector opens connections with vigil's settings; the writer's pragmas
 // are set again on every new connection (database/sql may replace one).
 type connector struct {
@@ -276,7 +283,7 @@ func dsn(path string, readOnly bool) string {
 	if readOnly {
 		q += "&mode=ro&_query_only=1"
 	} else {
-		q += "&_synchronous=NORMAL&_txlock=immediate"
+		q += "&_synchronous=NORMAL&_txlock=immediate&_stmt_cache_size=" + strconv.Itoa(stmtCacheSize)
 	}
 	return "file:" + path + "?" + q
 }

@@ -94,6 +94,8 @@ func cmdMatch(ctx context.Context, e *env, args []string) error {
 	}
 	eng.Swap(snap)
 	a.recordSightings(eng)
+	stopProfile := startProfile(e.getenv("VIGIL_MATCH_CPUPROFILE"))
+	defer stopProfile()
 	start, cpu0 = time.Now(), cpuTime()
 	m := &matchRun{a: a, e: e, eng: eng, out: bufio.NewWriterSize(e.stdout, 256<<10)}
 	runErr := m.run(ctx, o)

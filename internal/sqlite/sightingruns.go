@@ -31,12 +31,18 @@ import (
 // sightingBlockSize is the size of a block of entries before encoding.
 const sightingBlockSize = 32 << 10
 
-// sightingMergeRatio: a new run takes in an older run of its day while the
-// older one holds at most this many times the entries taken so far. With
-// 1, the runs of a day are sized like the bits of a binary counter: after
-// n batches of b sightings, at most log2(n)+1 runs, and an entry is
-// rewritten about log2(n) times.
-const sightingMergeRatio = 1
+// The runs of a day are merged by size tier (see sightingTier): once the
+// newest runs hold sightingFanout runs of the newest one's tier or lower,
+// they are merged into one, which is of the next tier when its entries
+// are distinct. After n batches of b sightings, a day holds at most
+// (sightingFanout-1) runs a tier, about log4(n·b/sightingTierFloor) tiers,
+// and an entry is rewritten about log4(n) times (log2(n) with the binary
+// counter this replaces, which merged a new run with each older one no
+// larger than what it had taken in).
+const (
+	sightingFanout    = 4
+	sightingTierFloor = 2048
+)
 
 // sEntry is one entry of a run: a sighting keyed by sk (its kind, a 0 byte
 // and its key). The byte slices view a decoded block or the batch being
@@ -360,59 +366,102 @@ func mergeRuns(its []*runIter, ranges []skRange, fn func(*sEntry) error) error {
 // seen, adds its count, and refers to its event when it was seen last.
 // Every sighting's FirstSeen and LastSeen must fall on the same UTC day.
 func (db *DB) AddSightings(ctx context.Context, ss []vigil.Sighting) error {
+	var b vigil.SightingBatch
+	for _, s := range ss {
+		b.AppendSighting(s)
+	}
+	return db.AddSightingBatch(ctx, &b)
+}
+
+// sRow is an entry of a batch being sorted.
+type sRow struct {
+	g   int64  // the day (from the batch's first) and the kind's rank
+	pre uint64 // the key's first 8 bytes, packed: most comparisons stop here
+	// The next 8, for the keys whose first 8 are alike: addresses (an IPv4
+	// address is ::ffff:a.b.c.d) and URLs ("https://").
+	pre2 uint64
+	i    int // the entry: of two entries of one key, the later wins a tie
+}
+
+// AddSightingBatch is AddSightings of a batch in compact form. The batch
+// is not changed, nor kept.
+func (db *DB) AddSightingBatch(ctx context.Context, b *vigil.SightingBatch) error {
 	if db.rw == nil {
 		return errors.New("store: opened read-only")
 	}
-	if len(ss) == 0 {
+	if len(b.Entries) == 0 {
 		return nil
 	}
-	type row struct {
-		day  int64
-		kind uint64 // the kind, packed (a kind has at most 8 bytes)
-		pre  uint64 // the key's first 8 bytes, packed: most comparisons stop here
-		// The next 8, for the keys whose first 8 are alike: addresses
-		// (an IPv4 address is ::ffff:a.b.c.d) and URLs ("https://").
-		pre2 uint64
-		a, b int32 // sk in arena
-		i    int32 // its index in ss: of two sightings of one key, the later wins a tie
-		s    *vigil.Sighting
+	// The kinds' ranks in byte order: no kind is a prefix of another (they
+	// hold no 0 byte), so entries sort by rank, then key, as sighting keys
+	// sort.
+	for _, k := range b.Kinds {
+		if k == "" || len(k) > 8 || strings.IndexByte(k, 0) >= 0 {
+			return fmt.Errorf("store: add sightings: kind %q is not one of ip, hash, url, registry, email, cve, domain", k)
+		}
 	}
-	rows := make([]row, len(ss))
-	var arena []byte
-	for i := range ss {
-		s := &ss[i]
-		if s.Kind == "" || s.Key == "" {
+	rank := make([]int64, len(b.Kinds))
+	for i, k := range b.Kinds {
+		for _, o := range b.Kinds {
+			if o < k {
+				rank[i]++
+			}
+		}
+	}
+	data := b.Data
+	rows := make([]sRow, len(b.Entries))
+	day0 := dayOf(b.Entries[0].FirstSeen)
+	for i := range b.Entries {
+		e := &b.Entries[i]
+		if int(e.Kind) >= len(b.Kinds) || int(e.Field) >= len(b.Fields) || e.Key[0] > e.Key[1] || int(e.Key[1]) > len(data) ||
+			e.Event[0] > e.Event[1] || int(e.Event[1]) > len(data) {
+			return fmt.Errorf("store: add sightings: sighting %d refers outside its batch", i)
+		}
+		if e.Key[0] == e.Key[1] {
 			return fmt.Errorf("store: add sightings: sighting %d has no kind or key", i)
 		}
-		if len(s.Kind) > 8 || strings.IndexByte(s.Kind, 0) >= 0 {
-			return fmt.Errorf("store: add sightings: sighting %d: kind %q is not one of ip, hash, url, registry, email, cve, domain", i, s.Kind)
-		}
-		d1, d2 := dayOf(s.FirstSeen.UnixMilli()), dayOf(s.LastSeen.UnixMilli())
+		d1, d2 := dayOf(e.FirstSeen), dayOf(e.LastSeen)
 		if d1 != d2 {
-			return fmt.Errorf("store: add sightings: %s sighting seen first and last on two days (%s, %s)", s.Kind, s.FirstSeen.Format(time.RFC3339), s.LastSeen.Format(time.RFC3339))
+			return fmt.Errorf("store: add sightings: %s sighting seen first and last on two days (%s, %s)", b.Kinds[e.Kind],
+				time.UnixMilli(e.FirstSeen).UTC().Format(time.RFC3339), time.UnixMilli(e.LastSeen).UTC().Format(time.RFC3339))
 		}
-		a := len(arena)
-		arena = sightingKey(arena, s.Kind, s.Key)
-		key := unsafeBytes(s.Key)
+		key := data[e.Key[0]:e.Key[1]]
 		var pre2 uint64
 		if len(key) > 8 {
 			pre2 = keyPrefix(key[8:])
 		}
-		rows[i] = row{day: d1, kind: keyPrefix(unsafeBytes(s.Kind)), pre: keyPrefix(key), pre2: pre2, a: int32(a), b: int32(len(arena)), i: int32(i), s: s}
+		// Days are within 2^40 of the first one (a day is 2^26.4 ms).
+		rows[i] = sRow{g: (d1-day0)<<8 | rank[e.Kind], pre: keyPrefix(key), pre2: pre2, i: i}
 	}
-	slices.SortFunc(rows, func(x, y row) int {
+	slices.SortFunc(rows, func(x, y sRow) int {
 		switch {
-		case x.day != y.day:
-			return cmp.Compare(x.day, y.day)
-		case x.kind != y.kind:
-			return cmp.Compare(x.kind, y.kind)
+		case x.g != y.g:
+			return cmp.Compare(x.g, y.g)
 		case x.pre != y.pre:
 			return cmp.Compare(x.pre, y.pre)
 		case x.pre2 != y.pre2:
 			return cmp.Compare(x.pre2, y.pre2)
 		}
-		return cmp.Or(bytes.Compare(arena[x.a:x.b], arena[y.a:y.b]), cmp.Compare(x.i, y.i))
+		ex, ey := &b.Entries[x.i], &b.Entries[y.i]
+		return cmp.Or(bytes.Compare(data[ex.Key[0]:ex.Key[1]], data[ey.Key[0]:ey.Key[1]]), cmp.Compare(x.i, y.i))
 	})
+	// The entries in key order, their keys and events copied in that order
+	// too: the loops that gather them read at random, but each read is
+	// independent of the one before, so many are in flight at once, and
+	// what follows reads in order.
+	ents := make([]vigil.SightingEntry, len(rows))
+	for k, r := range rows {
+		ents[k] = b.Entries[r.i]
+	}
+	sorted := make([]byte, 0, len(data))
+	for k := range ents {
+		e := &ents[k]
+		a := uint32(len(sorted))
+		sorted = append(sorted, data[e.Key[0]:e.Key[1]]...)
+		e.Key = [2]uint32{a, uint32(len(sorted))}
+		sorted = append(sorted, data[e.Event[0]:e.Event[1]]...)
+		e.Event = [2]uint32{e.Key[1], uint32(len(sorted))}
+	}
 	db.wmu.Lock()
 	defer db.wmu.Unlock()
 	tx, err := db.rw.BeginTx(ctx, nil)
@@ -421,37 +470,42 @@ func (db *DB) AddSightings(ctx context.Context, ss []vigil.Sighting) error {
 	}
 	defer tx.Rollback()
 	sctx := context.WithoutCancel(ctx)
-	var acc sAcc
-	for len(rows) > 0 {
+	var acc sEntry
+	for len(ents) > 0 {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("store: add sightings: %w", err)
 		}
-		day := rows[0].day
+		g := rows[0].g >> 8
 		n := 1
-		for n < len(rows) && rows[n].day == day {
+		for n < len(rows) && rows[n].g>>8 == g {
 			n++
 		}
+		day := day0 + g
 		w, err := newRunWriter(sctx, tx, day)
 		if err != nil {
 			return fmt.Errorf("store: add sightings: %w", err)
 		}
-		for i, r := range rows[:n] {
-			s := r.s
-			e := sEntry{sk: arena[r.a:r.b], first: s.FirstSeen.UnixMilli(), last: s.LastSeen.UnixMilli(), count: s.Count,
-				evTime: s.EventTime.UnixMilli(), field: unsafeBytes(s.Field), event: unsafeBytes(s.Event), run: int64(r.i)}
-			switch {
-			case i == 0:
-				acc.reset(&e)
-			case bytes.Equal(e.sk, acc.e.sk):
-				acc.add(&e)
-			default:
-				if err := w.add(&acc.e); err != nil {
+		// The entries of one key come together, the later last.
+		for i := 0; i < n; i++ {
+			e := &ents[i]
+			key, event := sorted[e.Key[0]:e.Key[1]], sorted[e.Event[0]:e.Event[1]]
+			if i > 0 && rows[i].g == rows[i-1].g && bytes.Equal(key, sorted[ents[i-1].Key[0]:ents[i-1].Key[1]]) {
+				acc.first = min(acc.first, e.FirstSeen)
+				if e.LastSeen >= acc.last { // the later entry wins a tie
+					acc.last, acc.evTime, acc.event, acc.field = e.LastSeen, e.EventTime, event, unsafeBytes(b.Fields[e.Field])
+				}
+				acc.count += e.Count
+				continue
+			}
+			if i > 0 {
+				if err := w.add(&acc); err != nil {
 					return fmt.Errorf("store: add sightings: %w", err)
 				}
-				acc.reset(&e)
 			}
+			acc = sEntry{sk: append(append(append(acc.sk[:0], b.Kinds[e.Kind]...), 0), key...), first: e.FirstSeen, last: e.LastSeen,
+				count: e.Count, evTime: e.EventTime, field: unsafeBytes(b.Fields[e.Field]), event: event}
 		}
-		if err := w.add(&acc.e); err != nil {
+		if err := w.add(&acc); err != nil {
 			return fmt.Errorf("store: add sightings: %w", err)
 		}
 		if err := w.close(); err != nil {
@@ -460,7 +514,7 @@ func (db *DB) AddSightings(ctx context.Context, ss []vigil.Sighting) error {
 		if err := compactSightingDay(sctx, tx, day); err != nil {
 			return fmt.Errorf("store: add sightings: merge the runs of day %d: %w", day, err)
 		}
-		rows = rows[n:]
+		rows, ents = rows[n:], ents[n:]
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store: add sightings: %w", err)
@@ -468,35 +522,61 @@ func (db *DB) AddSightings(ctx context.Context, ss []vigil.Sighting) error {
 	return nil
 }
 
-// compactSightingDay merges the newest run of day with the runs before it
-// while each older one holds at most sightingMergeRatio times the entries
-// taken so far.
-func compactSightingDay(ctx context.Context, tx *sql.Tx, day int64) error {
-	rows, err := tx.QueryContext(ctx, `SELECT id, entries FROM sighting_runs WHERE day = ? ORDER BY id DESC`, day)
-	if err != nil {
-		return err
+// sightingTier returns the size tier of a run of n entries: 0 below
+// sightingTierFloor·sightingFanout entries, then one more for each
+// factor of sightingFanout.
+func sightingTier(n int64) int {
+	t := 0
+	for n >= sightingTierFloor*sightingFanout {
+		n /= sightingFanout
+		t++
 	}
-	var take []int64
-	var acc int64
-	for rows.Next() {
-		var id, n int64
-		if err := rows.Scan(&id, &n); err != nil {
-			rows.Close()
+	return t
+}
+
+// compactSightingDay merges the newest runs of day, those of a tier no
+// higher than the newest one's, once there are sightingFanout of them,
+// and again while the run it made completes another such group.
+func compactSightingDay(ctx context.Context, tx *sql.Tx, day int64) error {
+	for {
+		rows, err := tx.QueryContext(ctx, `SELECT id, entries FROM sighting_runs WHERE day = ? ORDER BY id DESC`, day)
+		if err != nil {
 			return err
 		}
-		if len(take) > 0 && n > sightingMergeRatio*acc {
-			break
+		var take []int64
+		top := -1
+		for rows.Next() {
+			var id, n int64
+			if err := rows.Scan(&id, &n); err != nil {
+				rows.Close()
+				return err
+			}
+			t := sightingTier(n)
+			if top < 0 {
+				top = t
+			} else if t > top {
+				break
+			}
+			take = append(take, id)
 		}
-		take = append(take, id)
-		acc += n
+		rows.Close()
+		if err := rows.Err(); err != nil || len(take) < sightingFanout {
+			return err
+		}
+		if err := mergeSightingRuns(ctx, tx, day, take); err != nil {
+			return err
+		}
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil || len(take) < 2 {
-		return err
-	}
+}
+
+// mergeSightingRuns writes the runs take (newest first) of day as one new
+// run, and deletes them.
+func mergeSightingRuns(ctx context.Context, tx *sql.Tx, day int64, take []int64) error {
+	take = slices.Clone(take)
 	slices.Reverse(take) // oldest first
 	its := make([]*runIter, len(take))
 	for i, id := range take {
+		var err error
 		if its[i], err = openRunIter(ctx, tx, id); err != nil {
 			return err
 		}

@@ -2,12 +2,12 @@ package sqlite
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"database/sql"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"slices"
 	"sort"
 	"strings"
@@ -22,25 +22,26 @@ import (
 // the sightings of each day of a batch as one run: its entries sorted by
 // (kind, key), one per key, in s2-encoded blocks of about
 // sightingBlockSize, each listed with its first key. It then merges the
-// new run with the runs of the day before it while each older run holds at
-// most sightingMergeRatio times the entries taken so far, so that a day
-// holds a few runs, each larger than the next newer one, and an entry is
-// rewritten a few times over its day. A reader merges the
-// runs of a day, so a (day, kind, key) comes once, summed over its runs.
+// newest runs of the day by size tier, so that a day holds a few runs of
+// each size, and an entry is rewritten a few times over its day. A reader
+// merges the runs of a day, so a (day, kind, key) comes once, summed over
+// its runs.
 
 // sightingBlockSize is the size of a block of entries before encoding.
 const sightingBlockSize = 32 << 10
 
 // The runs of a day are merged by size tier (see sightingTier): once the
-// newest runs hold sightingFanout runs of the newest one's tier or lower,
+// newest runs are sightingFanout runs of the newest one's tier or lower,
 // they are merged into one, which is of the next tier when its entries
-// are distinct. After n batches of b sightings, a day holds at most
-// (sightingFanout-1) runs a tier, about log4(n·b/sightingTierFloor) tiers,
-// and an entry is rewritten about log4(n) times (log2(n) with the binary
-// counter this replaces, which merged a new run with each older one no
-// larger than what it had taken in).
+// are distinct. After n batches, a day holds at most sightingFanout-1 runs
+// a tier, about log8(n) tiers above a batch's, and an entry is written
+// about log8(n)+1 times: 3.7 times (22 runs at most) over 1,440 batches,
+// a batch a minute, where the binary counter this replaces (a new run took
+// in each older one no larger than what it had taken in) wrote it 6.1
+// times (10 runs at most); 1.9 and 2.8 times over 9 batches, the million
+// events of bench/detect.sh.
 const (
-	sightingFanout    = 4
+	sightingFanout    = 8
 	sightingTierFloor = 2048
 )
 
@@ -139,21 +140,12 @@ func (w *runWriter) add(e *sEntry) error {
 	if len(w.raw) == 0 {
 		w.first = append(w.first[:0], e.sk...)
 	} else {
-		for shared < len(w.prev) && shared < len(e.sk) && w.prev[shared] == e.sk[shared] {
-			shared++
-		}
+		shared = commonPrefix(w.prev, e.sk)
 	}
 	b := binary.AppendUvarint(w.raw, uint64(shared))
 	b = binary.AppendUvarint(b, uint64(len(e.sk)-shared))
 	b = append(b, e.sk[shared:]...)
-	b = binary.AppendVarint(b, e.first)
-	b = binary.AppendUvarint(b, uint64(e.last-e.first))
-	b = binary.AppendUvarint(b, uint64(e.count))
-	b = binary.AppendVarint(b, e.evTime)
-	b = binary.AppendUvarint(b, uint64(len(e.field)))
-	b = append(b, e.field...)
-	b = binary.AppendUvarint(b, uint64(len(e.event)))
-	w.raw = append(b, e.event...)
+	w.raw = appendEntryTail(b, e)
 	w.prev = append(w.prev[:0], e.sk...)
 	if w.entries == 0 || e.first < w.first0 {
 		w.first0 = e.first
@@ -161,6 +153,34 @@ func (w *runWriter) add(e *sEntry) error {
 	w.last = max(w.last, e.last)
 	w.entries++
 	return nil
+}
+
+// appendEntryTail appends what follows an entry's key in a run.
+func appendEntryTail(b []byte, e *sEntry) []byte {
+	b = binary.AppendVarint(b, e.first)
+	b = binary.AppendUvarint(b, uint64(e.last-e.first))
+	b = binary.AppendUvarint(b, uint64(e.count))
+	b = binary.AppendVarint(b, e.evTime)
+	b = binary.AppendUvarint(b, uint64(len(e.field)))
+	b = append(b, e.field...)
+	b = binary.AppendUvarint(b, uint64(len(e.event)))
+	return append(b, e.event...)
+}
+
+// commonPrefix returns the length of the longest common prefix of a and
+// b, comparing 8 bytes at a time.
+func commonPrefix(a, b []byte) int {
+	n := min(len(a), len(b))
+	i := 0
+	for ; i+8 <= n; i += 8 {
+		if x := binary.LittleEndian.Uint64(a[i:]) ^ binary.LittleEndian.Uint64(b[i:]); x != 0 {
+			return i + bits.TrailingZeros64(x)/8
+		}
+	}
+	for i < n && a[i] == b[i] {
+		i++
+	}
+	return i
 }
 
 // flush writes the block being filled.
@@ -378,9 +398,123 @@ type sRow struct {
 	g   int64  // the day (from the batch's first) and the kind's rank
 	pre uint64 // the key's first 8 bytes, packed: most comparisons stop here
 	// The next 8, for the keys whose first 8 are alike: addresses (an IPv4
-	// address is ::ffff:a.b.c.d) and URLs ("https://").
-	pre2 uint64
-	i    int // the entry: of two entries of one key, the later wins a tie
+	// address is ::ffff:a.b.c.d) and URLs ("https://"), and the 8 after
+	// them (URLs of one host).
+	pre2, pre3 uint64
+	i          int // the entry: of two entries of one key, the later wins a tie
+}
+
+// sRowOf returns the row of entry i, of key key.
+func sRowOf(g int64, key []byte, i int) sRow {
+	r := sRow{g: g, pre: keyPrefix(key), i: i}
+	if len(key) > 8 {
+		r.pre2 = keyPrefix(key[8:])
+	}
+	if len(key) > 16 {
+		r.pre3 = keyPrefix(key[16:])
+	}
+	return r
+}
+
+// sortSightingRows sorts rows by (g, pre, pre2, pre3), then by their entries'
+// keys in data, then by entry. A radix sort on the 24 bytes of (g, pre,
+// pre2, pre3), most significant first, splits them into buckets that are then
+// sorted alike, skipping the bytes all of a bucket's rows share (the
+// kind, the zeros of an IPv4 address, "https://"); a bucket of a few rows
+// is sorted by comparing, which reads a key in data only for rows alike
+// in their first 24 bytes.
+func sortSightingRows(rows []sRow, ents []vigil.SightingEntry, data []byte) []sRow {
+	key := func(r *sRow) []byte {
+		e := &ents[r.i]
+		return data[e.Key[0]:e.Key[1]]
+	}
+	// less orders rows alike in their first 24 bytes of key by key.
+	less := func(x, y *sRow) bool {
+		if c := bytes.Compare(key(x), key(y)); c != 0 {
+			return c < 0
+		}
+		return x.i < y.i
+	}
+	tmp := make([]sRow, len(rows))
+	var sortFrom func(rows, tmp []sRow, d int)
+	sortFrom = func(rows, tmp []sRow, d int) {
+		for ; d < 32 && len(rows) > sightingSortSmall; d++ {
+			var count [256]int32
+			for i := range rows {
+				count[sortDigit(&rows[i], d)]++
+			}
+			if count[sortDigit(&rows[0], d)] == int32(len(rows)) {
+				continue // every row has this byte
+			}
+			var offs [256]int32
+			sum := int32(0)
+			for v, n := range count {
+				offs[v] = sum
+				sum += n
+			}
+			for i := range rows {
+				v := sortDigit(&rows[i], d)
+				tmp[offs[v]] = rows[i]
+				offs[v]++
+			}
+			copy(rows, tmp)
+			start := int32(0)
+			for _, n := range count {
+				if n > 1 {
+					sortFrom(rows[start:start+n], tmp[start:start+n], d+1)
+				}
+				start += n
+			}
+			return
+		}
+		if len(rows) > sightingSortSmall {
+			// Alike in their first 24 bytes of key, as d is 32.
+			slices.SortFunc(rows, func(x, y sRow) int {
+				switch {
+				case x.i == y.i:
+					return 0
+				case less(&x, &y):
+					return -1
+				}
+				return 1
+			})
+			return
+		}
+		// Insertion sort.
+		for i := 1; i < len(rows); i++ {
+			for j := i; j > 0; j-- {
+				x, y := &rows[j], &rows[j-1]
+				if x.g > y.g || x.g == y.g && (x.pre > y.pre || x.pre == y.pre && (x.pre2 > y.pre2 || x.pre2 == y.pre2 &&
+					(x.pre3 > y.pre3 || x.pre3 == y.pre3 && !less(x, y)))) {
+					break
+				}
+				*x, *y = *y, *x
+			}
+		}
+	}
+	sortFrom(rows, tmp, 0)
+	return rows
+}
+
+// sightingSortSmall is the size of a bucket that sortSightingRows sorts
+// by comparing.
+const sightingSortSmall = 24
+
+// sortDigit returns byte d of (g, pre, pre2, pre3), 0 the most
+// significant; g flips its sign bit, to sort as unsigned.
+func sortDigit(r *sRow, d int) byte {
+	var w uint64
+	switch d / 8 {
+	case 0:
+		w = uint64(r.g) ^ 1<<63
+	case 1:
+		w = r.pre
+	case 2:
+		w = r.pre2
+	default:
+		w = r.pre3
+	}
+	return byte(w >> (56 - 8*(d%8)))
 }
 
 // AddSightingBatch is AddSightings of a batch in compact form. The batch
@@ -425,26 +559,10 @@ func (db *DB) AddSightingBatch(ctx context.Context, b *vigil.SightingBatch) erro
 			return fmt.Errorf("store: add sightings: %s sighting seen first and last on two days (%s, %s)", b.Kinds[e.Kind],
 				time.UnixMilli(e.FirstSeen).UTC().Format(time.RFC3339), time.UnixMilli(e.LastSeen).UTC().Format(time.RFC3339))
 		}
-		key := data[e.Key[0]:e.Key[1]]
-		var pre2 uint64
-		if len(key) > 8 {
-			pre2 = keyPrefix(key[8:])
-		}
 		// Days are within 2^40 of the first one (a day is 2^26.4 ms).
-		rows[i] = sRow{g: (d1-day0)<<8 | rank[e.Kind], pre: keyPrefix(key), pre2: pre2, i: i}
+		rows[i] = sRowOf((d1-day0)<<8|rank[e.Kind], data[e.Key[0]:e.Key[1]], i)
 	}
-	slices.SortFunc(rows, func(x, y sRow) int {
-		switch {
-		case x.g != y.g:
-			return cmp.Compare(x.g, y.g)
-		case x.pre != y.pre:
-			return cmp.Compare(x.pre, y.pre)
-		case x.pre2 != y.pre2:
-			return cmp.Compare(x.pre2, y.pre2)
-		}
-		ex, ey := &b.Entries[x.i], &b.Entries[y.i]
-		return cmp.Or(bytes.Compare(data[ex.Key[0]:ex.Key[1]], data[ey.Key[0]:ey.Key[1]]), cmp.Compare(x.i, y.i))
-	})
+	rows = sortSightingRows(rows, b.Entries, data)
 	// The entries in key order, their keys and events copied in that order
 	// too: the loops that gather them read at random, but each read is
 	// independent of the one before, so many are in flight at once, and
@@ -544,8 +662,9 @@ func compactSightingDay(ctx context.Context, tx *sql.Tx, day int64) error {
 			return err
 		}
 		var take []int64
-		top := -1
+		top, runs := -1, 0
 		for rows.Next() {
+			runs++
 			var id, n int64
 			if err := rows.Scan(&id, &n); err != nil {
 				rows.Close()
@@ -554,10 +673,10 @@ func compactSightingDay(ctx context.Context, tx *sql.Tx, day int64) error {
 			t := sightingTier(n)
 			if top < 0 {
 				top = t
-			} else if t > top {
-				break
 			}
-			take = append(take, id)
+			if t <= top && len(take) == runs-1 {
+				take = append(take, id)
+			}
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil || len(take) < sightingFanout {

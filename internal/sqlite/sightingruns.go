@@ -420,9 +420,9 @@ func sRowOf(g int64, key []byte, i int) sRow {
 // keys in data, then by entry. A radix sort on the 24 bytes of (g, pre,
 // pre2, pre3), most significant first, splits them into buckets that are then
 // sorted alike, skipping the bytes all of a bucket's rows share (the
-// kind, the zeros of an IPv4 address, "https://"); a bucket of a few rows
-// is sorted by comparing, which reads a key in data only for rows alike
-// in their first 24 bytes.
+// kind, the zeros of an IPv4 address, "https://"); the rows of a bucket
+// alike in their first 24 bytes of key go on with the key's next bytes,
+// read from data. A bucket of a few rows is sorted by insertion.
 func sortSightingRows(rows []sRow, ents []vigil.SightingEntry, data []byte) []sRow {
 	key := func(r *sRow) []byte {
 		e := &ents[r.i]
@@ -436,15 +436,34 @@ func sortSightingRows(rows []sRow, ents []vigil.SightingEntry, data []byte) []sR
 		return x.i < y.i
 	}
 	tmp := make([]sRow, len(rows))
-	var sortFrom func(rows, tmp []sRow, d int)
-	sortFrom = func(rows, tmp []sRow, d int) {
-		for ; d < 32 && len(rows) > sightingSortSmall; d++ {
+	// sortFrom sorts rows alike in their bytes before d, pre3 holding the
+	// key's bytes from off.
+	var sortFrom func(rows, tmp []sRow, d, off int)
+	sortFrom = func(rows, tmp []sRow, d, off int) {
+		for len(rows) > sightingSortSmall {
+			if d == 32 {
+				// Alike in the key's first off+8 bytes: the next 8 into pre3.
+				off += 8
+				long := false
+				for i := range rows {
+					k := key(&rows[i])
+					rows[i].pre3 = 0
+					if len(k) > off {
+						rows[i].pre3, long = keyPrefix(k[off:]), true
+					}
+				}
+				if !long {
+					break // keys that differ in length only
+				}
+				d = 24
+			}
 			var count [256]int32
 			for i := range rows {
 				count[sortDigit(&rows[i], d)]++
 			}
 			if count[sortDigit(&rows[0], d)] == int32(len(rows)) {
-				continue // every row has this byte
+				d++ // every row has this byte
+				continue
 			}
 			var offs [256]int32
 			sum := int32(0)
@@ -461,26 +480,13 @@ func sortSightingRows(rows []sRow, ents []vigil.SightingEntry, data []byte) []sR
 			start := int32(0)
 			for _, n := range count {
 				if n > 1 {
-					sortFrom(rows[start:start+n], tmp[start:start+n], d+1)
+					sortFrom(rows[start:start+n], tmp[start:start+n], d+1, off)
 				}
 				start += n
 			}
 			return
 		}
-		if len(rows) > sightingSortSmall {
-			// Alike in their first 24 bytes of key, as d is 32.
-			slices.SortFunc(rows, func(x, y sRow) int {
-				switch {
-				case x.i == y.i:
-					return 0
-				case less(&x, &y):
-					return -1
-				}
-				return 1
-			})
-			return
-		}
-		// Insertion sort.
+		// Insertion sort, of a few rows or of keys alike but in length.
 		for i := 1; i < len(rows); i++ {
 			for j := i; j > 0; j-- {
 				x, y := &rows[j], &rows[j-1]
@@ -492,7 +498,7 @@ func sortSightingRows(rows []sRow, ents []vigil.SightingEntry, data []byte) []sR
 			}
 		}
 	}
-	sortFrom(rows, tmp, 0)
+	sortFrom(rows, tmp, 0, 16)
 	return rows
 }
 

@@ -398,10 +398,9 @@ type sRow struct {
 	g   int64  // the day (from the batch's first) and the kind's rank
 	pre uint64 // the key's first 8 bytes, packed: most comparisons stop here
 	// The next 8, for the keys whose first 8 are alike: addresses (an IPv4
-	// address is ::ffff:a.b.c.d) and URLs ("https://"), and the 8 after
-	// them (URLs of one host).
-	pre2, pre3 uint64
-	i          int // the entry: of two entries of one key, the later wins a tie
+	// address is ::ffff:a.b.c.d) and URLs ("https://").
+	pre2 uint64
+	i    int // the entry: of two entries of one key, the later wins a tie
 }
 
 // sRowOf returns the row of entry i, of key key.
@@ -410,117 +409,99 @@ func sRowOf(g int64, key []byte, i int) sRow {
 	if len(key) > 8 {
 		r.pre2 = keyPrefix(key[8:])
 	}
-	if len(key) > 16 {
-		r.pre3 = keyPrefix(key[16:])
-	}
 	return r
 }
 
-// sortSightingRows sorts rows by (g, pre, pre2, pre3), then by their entries'
-// keys in data, then by entry. A radix sort on the 24 bytes of (g, pre,
-// pre2, pre3), most significant first, splits them into buckets that are then
-// sorted alike, skipping the bytes all of a bucket's rows share (the
-// kind, the zeros of an IPv4 address, "https://"); the rows of a bucket
-// alike in their first 24 bytes of key go on with the key's next bytes,
-// read from data. A bucket of a few rows is sorted by insertion.
+// sortSightingRows sorts rows by (g, pre, pre2), then by their entries'
+// keys in data, then by entry. Most rows differ in their first 16 bytes of
+// key: a radix sort orders them by (g, pre, pre2), least significant byte
+// first, skipping the bytes every row shares; it is stable, so rows alike
+// in all three stay in entry order, and only those (URLs of one host) are
+// then sorted by key. It returns rows or a slice of the same length.
 func sortSightingRows(rows []sRow, ents []vigil.SightingEntry, data []byte) []sRow {
+	if len(rows) < 2 {
+		return rows
+	}
+	var counts [3][8][256]int32
+	for i := range rows {
+		r := &rows[i]
+		g := uint64(r.g) ^ 1<<63 // to sort as unsigned
+		for b := range 8 {
+			counts[0][b][byte(r.pre2>>(8*b))]++
+			counts[1][b][byte(r.pre>>(8*b))]++
+			counts[2][b][byte(g>>(8*b))]++
+		}
+	}
+	word := func(r *sRow, w int) uint64 {
+		switch w {
+		case 0:
+			return r.pre2
+		case 1:
+			return r.pre
+		}
+		return uint64(r.g) ^ 1<<63
+	}
+	src, dst := rows, []sRow(nil)
+	for w := range 3 {
+		for b := range 8 {
+			c := &counts[w][b]
+			shift := uint(8 * b)
+			if c[byte(word(&src[0], w)>>shift)] == int32(len(src)) {
+				continue // every row has this byte
+			}
+			if dst == nil {
+				dst = make([]sRow, len(rows))
+			}
+			var offs [256]int32
+			sum := int32(0)
+			for v, n := range c {
+				offs[v] = sum
+				sum += n
+			}
+			switch w {
+			case 0:
+				for i := range src {
+					v := byte(src[i].pre2 >> shift)
+					dst[offs[v]] = src[i]
+					offs[v]++
+				}
+			case 1:
+				for i := range src {
+					v := byte(src[i].pre >> shift)
+					dst[offs[v]] = src[i]
+					offs[v]++
+				}
+			default:
+				for i := range src {
+					v := byte((uint64(src[i].g) ^ 1<<63) >> shift)
+					dst[offs[v]] = src[i]
+					offs[v]++
+				}
+			}
+			src, dst = dst, src
+		}
+	}
+	rows = src
 	key := func(r *sRow) []byte {
 		e := &ents[r.i]
 		return data[e.Key[0]:e.Key[1]]
 	}
-	// less orders rows alike in their first 24 bytes of key by key.
-	less := func(x, y *sRow) bool {
-		if c := bytes.Compare(key(x), key(y)); c != 0 {
-			return c < 0
+	for i := 0; i < len(rows); {
+		j := i + 1
+		for j < len(rows) && rows[j].g == rows[i].g && rows[j].pre == rows[i].pre && rows[j].pre2 == rows[i].pre2 {
+			j++
 		}
-		return x.i < y.i
+		if j-i > 1 {
+			slices.SortFunc(rows[i:j], func(x, y sRow) int {
+				if c := bytes.Compare(key(&x), key(&y)); c != 0 {
+					return c
+				}
+				return x.i - y.i // the rows of one key in entry order
+			})
+		}
+		i = j
 	}
-	tmp := make([]sRow, len(rows))
-	// sortFrom sorts rows alike in their bytes before d, pre3 holding the
-	// key's bytes from off.
-	var sortFrom func(rows, tmp []sRow, d, off int)
-	sortFrom = func(rows, tmp []sRow, d, off int) {
-		for len(rows) > sightingSortSmall {
-			if d == 32 {
-				// Alike in the key's first off+8 bytes: the next 8 into pre3.
-				off += 8
-				long := false
-				for i := range rows {
-					k := key(&rows[i])
-					rows[i].pre3 = 0
-					if len(k) > off {
-						rows[i].pre3, long = keyPrefix(k[off:]), true
-					}
-				}
-				if !long {
-					break // keys that differ in length only
-				}
-				d = 24
-			}
-			var count [256]int32
-			for i := range rows {
-				count[sortDigit(&rows[i], d)]++
-			}
-			if count[sortDigit(&rows[0], d)] == int32(len(rows)) {
-				d++ // every row has this byte
-				continue
-			}
-			var offs [256]int32
-			sum := int32(0)
-			for v, n := range count {
-				offs[v] = sum
-				sum += n
-			}
-			for i := range rows {
-				v := sortDigit(&rows[i], d)
-				tmp[offs[v]] = rows[i]
-				offs[v]++
-			}
-			copy(rows, tmp)
-			start := int32(0)
-			for _, n := range count {
-				if n > 1 {
-					sortFrom(rows[start:start+n], tmp[start:start+n], d+1, off)
-				}
-				start += n
-			}
-			return
-		}
-		// Insertion sort, of a few rows or of keys alike but in length.
-		for i := 1; i < len(rows); i++ {
-			for j := i; j > 0; j-- {
-				x, y := &rows[j], &rows[j-1]
-				if x.g > y.g || x.g == y.g && (x.pre > y.pre || x.pre == y.pre && (x.pre2 > y.pre2 || x.pre2 == y.pre2 &&
-					(x.pre3 > y.pre3 || x.pre3 == y.pre3 && !less(x, y)))) {
-					break
-				}
-				*x, *y = *y, *x
-			}
-		}
-	}
-	sortFrom(rows, tmp, 0, 16)
 	return rows
-}
-
-// sightingSortSmall is the size of a bucket that sortSightingRows sorts
-// by comparing.
-const sightingSortSmall = 24
-
-// sortDigit returns byte d of (g, pre, pre2, pre3), 0 the most
-// significant; g flips its sign bit, to sort as unsigned.
-func sortDigit(r *sRow, d int) byte {
-	var w uint64
-	switch d / 8 {
-	case 0:
-		w = uint64(r.g) ^ 1<<63
-	case 1:
-		w = r.pre
-	case 2:
-		w = r.pre2
-	default:
-		w = r.pre3
-	}
-	return byte(w >> (56 - 8*(d%8)))
 }
 
 // AddSightingBatch is AddSightings of a batch in compact form. The batch

@@ -99,19 +99,19 @@ const sightSlots = 1 << 16
 // handed to the store once it holds more.
 const maxSightingData = 1 << 30
 
-// The batch being filled is in the form the store takes: its entries
-// (the lookup as their kind, the field slot as their field) refer to its
-// keys and event references by offsets into one byte slice, so that a new
-// value costs no allocation, and a batch is handed over as it is.
+// The batch being filled is nearly in the form the store takes: its
+// entries (the lookup as their kind, the field slot as their field) refer
+// to its keys and event references by offsets into one byte slice, so that
+// a new value costs no allocation; each also holds the last event it
+// counted, and is copied without it when the batch is handed over.
 type recorder struct {
 	cfg   SightingsConfig
 	half  int
 	slots []sightSlot
 	m     tagTable // tag → index in ents
-	ents  []vigil.SightingEntry
-	seq   []uint64 // per entry: the last event it counted
-	data  []byte   // the keys and event references of ents
-	gen   uint64   // batches handed over
+	ents  []sightEnt
+	data  []byte // the keys and event references of ents
+	gen   uint64 // batches handed over
 	key   []byte
 	start int64 // when the batch's first value came, Unix ns
 
@@ -158,7 +158,7 @@ func (r *recorder) writeBack(s *sightSlot) {
 	if !ok {
 		return
 	}
-	en := &r.ents[idx]
+	en := &r.ents[idx].SightingEntry
 	base := dayOf(en.FirstSeen) * msPerDay
 	en.FirstSeen = min(en.FirstSeen, base+int64(s.data&slotMsMask))
 	en.LastSeen = max(en.LastSeen, base+int64(s.data>>slotMsBits&slotMsMask))
@@ -333,12 +333,15 @@ func (e *Engine) handoff(ctx context.Context) {
 		r.writeBack(&r.slots[i])
 	}
 	// The batch written last gives its buffers to the next one.
-	ents, data := r.out.Entries, r.out.Data
-	r.out = vigil.SightingBatch{Data: r.data, Kinds: lookupNames[:], Fields: e.tree.names, Entries: r.ents}
+	ents, data := r.out.Entries[:0], r.out.Data
+	for i := range r.ents {
+		ents = append(ents, r.ents[i].SightingEntry)
+	}
+	r.out = vigil.SightingBatch{Data: r.data, Kinds: lookupNames[:], Fields: e.tree.names, Entries: ents}
 	r.writing = true
 	out := &r.out
 	go func() { r.done <- r.cfg.Store.AddSightingBatch(ctx, out) }()
-	r.ents, r.data, r.seq = ents[:0], data[:0], r.seq[:0]
+	r.ents, r.data = r.ents[:0], data[:0]
 	r.gen++
 	r.m.reset()
 	clear(r.slots)
@@ -420,9 +423,8 @@ func (e *Engine) record(ctx context.Context, h uint64, l lookup, slot int32, val
 	idx := int32(len(r.ents))
 	a := len(r.data)
 	r.data = append(r.data, r.key...)
-	r.ents = append(r.ents, vigil.SightingEntry{Key: [2]uint32{uint32(a), uint32(len(r.data))}, Event: ev.identAt,
-		Kind: uint32(l), Field: uint32(slot), FirstSeen: ev.ms, LastSeen: ev.ms, Count: 1, EventTime: ev.ms})
-	r.seq = append(r.seq, ev.seq)
+	r.ents = append(r.ents, sightEnt{vigil.SightingEntry{Key: [2]uint32{uint32(a), uint32(len(r.data))}, Event: ev.identAt,
+		Kind: uint32(l), Field: uint32(slot), FirstSeen: ev.ms, LastSeen: ev.ms, Count: 1, EventTime: ev.ms}, ev.seq})
 	r.m.put(tag, idx)
 	if sl.tag == 0 {
 		r.load(sl, tag, uint32(base)+uint32(way), ev)
@@ -437,11 +439,18 @@ func (r *recorder) load(sl *sightSlot, tag uint64, at uint32, ev *eventState) {
 	ev.counted = append(ev.counted, at)
 }
 
+// sightEnt is an entry of the batch being filled, with the last event it
+// counted: 64 bytes, a cache line, for an entry found again by its tag.
+type sightEnt struct {
+	vigil.SightingEntry
+	seq uint64
+}
+
 // touch counts the event being matched in entry idx.
 func (r *recorder) touch(idx int32, ev *eventState) {
 	en := &r.ents[idx]
-	if r.seq[idx] != ev.seq {
-		r.seq[idx] = ev.seq
+	if en.seq != ev.seq {
+		en.seq = ev.seq
 		en.Count++
 	}
 	en.FirstSeen = min(en.FirstSeen, ev.ms)

@@ -25,9 +25,9 @@ type countingStore struct {
 	writes atomic.Int32
 }
 
-func (s *countingStore) AddSightings(ctx context.Context, ss []vigil.Sighting) error {
+func (s *countingStore) AddSightingBatch(ctx context.Context, b *vigil.SightingBatch) error {
 	s.writes.Add(1)
-	return s.DB.AddSightings(ctx, ss)
+	return s.DB.AddSightingBatch(ctx, b)
 }
 
 // storedSightings returns every stored sighting of the window as sorted

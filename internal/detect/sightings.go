@@ -2,7 +2,6 @@ package detect
 
 import (
 	"context"
-	"encoding/binary"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -46,7 +45,8 @@ import (
 
 // SightingStore keeps sightings. *sqlite.DB implements it.
 type SightingStore interface {
-	AddSightings(ctx context.Context, ss []vigil.Sighting) error
+	// AddSightingBatch adds a batch of sightings; the batch is not kept.
+	AddSightingBatch(ctx context.Context, b *vigil.SightingBatch) error
 }
 
 // SightingsConfig configures the recording of sightings.
@@ -94,24 +94,31 @@ func lookupNamed(kind string) (lookup, bool) {
 // associative, a set per 64-byte cache line.
 const sightSlots = 1 << 16
 
-// sightKeyHead is the length of a batch key's head: the lookup and the
-// day.
-const sightKeyHead = 5
+// maxSightingData bounds the bytes of keys and event references a batch
+// holds (SightingEntry refers to them with 32-bit offsets): a batch is
+// handed to the store once it holds more.
+const maxSightingData = 1 << 30
 
+// The batch being filled is nearly in the form the store takes: its
+// entries (the lookup as their kind, the field slot as their field) refer
+// to its keys and event references by offsets into one byte slice, so that
+// a new value costs no allocation; each also holds the last event it
+// counted, and is copied without it when the batch is handed over.
 type recorder struct {
 	cfg   SightingsConfig
 	half  int
 	slots []sightSlot
 	m     tagTable // tag → index in ents
 	ents  []sightEnt
+	data  []byte // the keys and event references of ents
+	gen   uint64 // batches handed over
 	key   []byte
 	start int64 // when the batch's first value came, Unix ns
 
 	// The batch being written, on its goroutine.
 	writing bool
 	done    chan error
-	bufs    [2][]vigil.Sighting
-	cur     int // bufs[cur] is being written
+	out     vigil.SightingBatch
 	err     error
 }
 
@@ -140,19 +147,22 @@ func slotData(first, last uint32, count uint64) uint64 {
 func (s *sightSlot) count() uint64 { return s.data >> (2 * slotMsBits) }
 
 // writeBack adds what slot s counted to its entry and zeroes its count.
+// A slot that counted nothing has nothing to add: the event that loaded it
+// is in its entry, and its first and last seen widen only with an event
+// it counts.
 func (r *recorder) writeBack(s *sightSlot) {
-	if s.tag == 0 || s.data == slotInvalid {
+	if s.tag == 0 || s.data == slotInvalid || s.count() == 0 {
 		return
 	}
 	idx, ok := r.m.get(s.tag)
 	if !ok {
 		return
 	}
-	en := &r.ents[idx]
-	base := int64(en.day) * msPerDay
-	en.first = min(en.first, base+int64(s.data&slotMsMask))
-	en.last = max(en.last, base+int64(s.data>>slotMsBits&slotMsMask))
-	en.count += int64(s.count())
+	en := &r.ents[idx].SightingEntry
+	base := dayOf(en.FirstSeen) * msPerDay
+	en.FirstSeen = min(en.FirstSeen, base+int64(s.data&slotMsMask))
+	en.LastSeen = max(en.LastSeen, base+int64(s.data>>slotMsBits&slotMsMask))
+	en.Count += int64(s.count())
 	s.data &= 1<<(2*slotMsBits) - 1
 }
 
@@ -235,18 +245,6 @@ func (t *tagTable) reset() {
 	t.n = 0
 }
 
-// sightEnt is one (kind, value, day) of the batch.
-type sightEnt struct {
-	key         string // lookup byte, day (4 bytes), the value's sighting key
-	day         int32
-	field       int32 // the field slot of the event referred to
-	first, last int64 // Unix ms
-	count       int64
-	seq         uint64 // the last event counted
-	evTime      int64
-	event       string
-}
-
 // eventState is what recording learns of the event being matched, each
 // part once.
 type eventState struct {
@@ -258,8 +256,11 @@ type eventState struct {
 	msOfDay uint32
 	mix     uint64   // mixes the day into slot tags
 	counted []uint32 // the slots that counted this event
-	ident   string
-	identOK bool
+	// identOK: the event's identity is in the batch of generation
+	// identGen, at data[identAt[0]:identAt[1]].
+	identOK  bool
+	identGen uint64
+	identAt  [2]uint32
 }
 
 // RecordSightings makes the Engine record sightings into cfg.Store. Call
@@ -304,7 +305,7 @@ func (e *Engine) SightingsHeld() int {
 	}
 	n := len(r.ents)
 	if r.writing {
-		n += len(r.bufs[r.cur])
+		n += len(r.out.Entries)
 	}
 	return n
 }
@@ -328,33 +329,21 @@ func (e *Engine) handoff(ctx context.Context) {
 		return
 	}
 	r.wait()
-	r.cur ^= 1
-	batch := r.bufs[r.cur][:0]
-	names := e.tree.names
 	for i := range r.slots {
 		r.writeBack(&r.slots[i])
 	}
+	// The batch written last gives its buffers to the next one.
+	ents, data := r.out.Entries[:0], r.out.Data
 	for i := range r.ents {
-		en := &r.ents[i]
-		batch = append(batch, vigil.Sighting{
-			Kind:      lookupNames[en.key[0]],
-			Key:       en.key[sightKeyHead:],
-			FirstSeen: time.UnixMilli(en.first).UTC(),
-			LastSeen:  time.UnixMilli(en.last).UTC(),
-			Count:     en.count,
-			Event:     en.event,
-			EventTime: time.UnixMilli(en.evTime).UTC(),
-			Field:     names[en.field],
-		})
+		ents = append(ents, r.ents[i].SightingEntry)
 	}
-	// The other buffer's strings were written: let them go.
-	clear(r.bufs[r.cur^1])
-	r.bufs[r.cur] = batch
+	r.out = vigil.SightingBatch{Data: r.data, Kinds: lookupNames[:], Fields: e.tree.names, Entries: ents}
 	r.writing = true
-	go func() { r.done <- r.cfg.Store.AddSightings(ctx, batch) }()
+	out := &r.out
+	go func() { r.done <- r.cfg.Store.AddSightingBatch(ctx, out) }()
+	r.ents, r.data = r.ents[:0], data[:0]
+	r.gen++
 	r.m.reset()
-	clear(r.ents)
-	r.ents = r.ents[:0]
 	clear(r.slots)
 }
 
@@ -407,32 +396,35 @@ func (e *Engine) record(ctx context.Context, h uint64, l lookup, slot int32, val
 	sl := &set[way]
 	if idx, ok := r.m.get(tag); ok {
 		// Seen twice: worth the slot.
-		r.ents[idx].touch(ev)
+		r.touch(idx, ev)
 		r.load(sl, tag, uint32(base)+uint32(way), ev)
 		return
 	}
-	r.key = append(r.key[:0], byte(l), 0, 0, 0, 0)
-	binary.LittleEndian.PutUint32(r.key[1:], uint32(ev.day))
 	var ok bool
-	r.key, ok = appendSightingKey(r.key, l, val)
-	if !ok || len(r.key)-sightKeyHead > MaxSightingKey {
+	r.key, ok = appendSightingKey(r.key[:0], l, val)
+	if !ok || len(r.key) > MaxSightingKey {
 		if sl.tag == 0 {
 			*sl = sightSlot{tag: tag, data: slotInvalid}
 		}
 		return
 	}
-	if len(r.ents) >= r.half {
+	if len(r.ents) >= r.half || len(r.data) > maxSightingData {
 		e.handoff(ctx) // frees every slot
 	}
 	if len(r.ents) == 0 {
 		r.start = now.UnixNano()
 	}
-	if !ev.identOK {
-		ev.ident, ev.identOK = e.identity(line), true
+	if !ev.identOK || ev.identGen != r.gen {
+		// Once per event and batch.
+		a := len(r.data)
+		r.data = append(r.data, e.identity(line)...)
+		ev.identOK, ev.identGen, ev.identAt = true, r.gen, [2]uint32{uint32(a), uint32(len(r.data))}
 	}
 	idx := int32(len(r.ents))
-	r.ents = append(r.ents, sightEnt{key: string(r.key), day: ev.day, field: slot, first: ev.ms, last: ev.ms,
-		count: 1, seq: ev.seq, evTime: ev.ms, event: ev.ident})
+	a := len(r.data)
+	r.data = append(r.data, r.key...)
+	r.ents = append(r.ents, sightEnt{vigil.SightingEntry{Key: [2]uint32{uint32(a), uint32(len(r.data))}, Event: ev.identAt,
+		Kind: uint32(l), Field: uint32(slot), FirstSeen: ev.ms, LastSeen: ev.ms, Count: 1, EventTime: ev.ms}, ev.seq})
 	r.m.put(tag, idx)
 	if sl.tag == 0 {
 		r.load(sl, tag, uint32(base)+uint32(way), ev)
@@ -447,13 +439,22 @@ func (r *recorder) load(sl *sightSlot, tag uint64, at uint32, ev *eventState) {
 	ev.counted = append(ev.counted, at)
 }
 
-func (en *sightEnt) touch(ev *eventState) {
+// sightEnt is an entry of the batch being filled, with the last event it
+// counted: 64 bytes, a cache line, for an entry found again by its tag.
+type sightEnt struct {
+	vigil.SightingEntry
+	seq uint64
+}
+
+// touch counts the event being matched in entry idx.
+func (r *recorder) touch(idx int32, ev *eventState) {
+	en := &r.ents[idx]
 	if en.seq != ev.seq {
 		en.seq = ev.seq
-		en.count++
+		en.Count++
 	}
-	en.first = min(en.first, ev.ms)
-	en.last = max(en.last, ev.ms)
+	en.FirstSeen = min(en.FirstSeen, ev.ms)
+	en.LastSeen = max(en.LastSeen, ev.ms)
 }
 
 // eventTime sets the event's time: its @timestamp, or now when it has

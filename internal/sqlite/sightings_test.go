@@ -284,6 +284,19 @@ func TestRetroHuntMarkStartsAfterExistingSegments(t *testing.T) {
 	}
 }
 
+// benchSighting returns the k-th sighting of the benchmarks: keys of four
+// kinds, like a recorder's (addresses as 16 bytes).
+func benchSighting(k int) vigil.Sighting {
+	kinds := []string{"ip", "url", "domain", "hash"}
+	kind := kinds[k%4]
+	key := fmt.Sprintf("%s-%x-%d.example.org/path/%d", kind, uint32(k*2654435761), k, k%977)
+	if kind == "ip" {
+		key = string(fmt.Appendf(nil, "%016x", uint64(k)*0x9e3779b97f4a7c15)[:16])
+	}
+	return vigil.Sighting{Kind: kind, Key: key, FirstSeen: t0, LastSeen: t0.Add(time.Minute), Count: 3,
+		Event: fmt.Sprintf("event.id:%016x", k), EventTime: t0, Field: "destination.ip"}
+}
+
 // BenchmarkAddSightings: one op is one sighting upserted, in batches of
 // 65,536 (a recorder's batch) of new keys of one day into a table that
 // already holds the batches before it; a third of them are keys it holds.
@@ -298,7 +311,6 @@ func BenchmarkAddSightings(b *testing.B) {
 	}
 	defer db.Close()
 	const batch = 65536
-	kinds := []string{"ip", "url", "domain", "hash"}
 	ss := make([]vigil.Sighting, 0, batch)
 	flush := func() {
 		if err := db.AddSightings(b.Context(), ss); err != nil {
@@ -312,17 +324,68 @@ func BenchmarkAddSightings(b *testing.B) {
 		if i%3 == 2 {
 			k = i / 2 // a key already stored
 		}
-		kind := kinds[k%4]
-		key := fmt.Sprintf("%s-%x-%d.example.org/path/%d", kind, uint32(k*2654435761), k, k%977)
-		if kind == "ip" {
-			key = string(fmt.Appendf(nil, "%016x", uint64(k)*0x9e3779b97f4a7c15)[:16])
-		}
-		ss = append(ss, vigil.Sighting{Kind: kind, Key: key, FirstSeen: t0, LastSeen: t0.Add(time.Minute), Count: 3,
-			Event: fmt.Sprintf("event.id:%016x", k), EventTime: t0, Field: "destination.ip"})
+		ss = append(ss, benchSighting(k))
 		if len(ss) == batch {
 			flush()
 		}
 	}
 	flush()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "sightings/s")
+}
+
+// BenchmarkSightingsLookup: what the runs of a day cost a retro-hunt that
+// looks up a few values. The store holds 32 batches of 65,536 distinct
+// sightings of one day (4 of 4,096 under -short), as AddSightings merged
+// them; one op looks up 100 keys stored in one call to Sightings.
+//
+//	go test -run '^$' -bench SightingsLookup -benchtime 20x ./internal/sqlite/
+func BenchmarkSightingsLookup(b *testing.B) {
+	batches, batch := 32, 65536
+	if testing.Short() {
+		batches, batch = 4, 4096
+	}
+	c := &clock{t: t0.Add(time.Hour)}
+	dir := b.TempDir()
+	db, err := sqlite.Open(b.Context(), dir, sqlite.Options{Clock: c})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	ss := make([]vigil.Sighting, 0, batch)
+	for i := range batches * batch {
+		ss = append(ss, benchSighting(i))
+		if len(ss) == batch {
+			if err := db.AddSightings(b.Context(), ss); err != nil {
+				b.Fatal(err)
+			}
+			ss = ss[:0]
+		}
+	}
+	raw, err := sql.Open("sqlite3", "file:"+filepath.Join(dir, sqlite.FileName)+"?mode=ro")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer raw.Close()
+	var runs int
+	if err := raw.QueryRow(`SELECT count(*) FROM sighting_runs`).Scan(&runs); err != nil {
+		b.Fatal(err)
+	}
+	const keys = 100
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		var rs []vigil.SightingRange
+		for j := range keys {
+			s := benchSighting((i*keys + j) * 7919 % (batches * batch))
+			rs = append(rs, vigil.SightingRange{Kind: s.Kind, Lo: s.Key})
+		}
+		n := 0
+		if err := db.Sightings(b.Context(), t0.Add(-time.Hour), rs, func(vigil.Sighting) error { n++; return nil }); err != nil {
+			b.Fatal(err)
+		}
+		if n != keys {
+			b.Fatalf("%d of %d keys found", n, keys)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*keys), "µs/key")
+	b.ReportMetric(float64(runs), "runs")
 }

@@ -806,14 +806,24 @@ func (db *DB) Sightings(ctx context.Context, since time.Time, rs []vigil.Sightin
 }
 
 // PruneSightings removes the sightings of the days that ended before
-// before, and returns how many entries it removed.
+// before, and returns how many entries it removed. It then merges the
+// runs of each earlier day than the clock's into one (closeSightingDays).
 func (db *DB) PruneSightings(ctx context.Context, before time.Time) (int64, error) {
 	if db.rw == nil {
 		return 0, errors.New("store: opened read-only")
 	}
+	n, err := db.dropSightingDays(ctx, dayOf(before.UnixMilli()))
+	if err != nil {
+		return 0, err
+	}
+	return n, db.closeSightingDays(ctx, dayOf(db.clock.Now().UnixMilli()))
+}
+
+// dropSightingDays removes the runs of the days before cutoff and returns
+// how many entries they held.
+func (db *DB) dropSightingDays(ctx context.Context, cutoff int64) (int64, error) {
 	db.wmu.Lock()
 	defer db.wmu.Unlock()
-	cutoff := dayOf(before.UnixMilli())
 	tx, err := db.rw.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, fmt.Errorf("store: prune sightings: %w", err)
@@ -832,4 +842,70 @@ func (db *DB) PruneSightings(ctx context.Context, before time.Time) (int64, erro
 		return 0, fmt.Errorf("store: prune sightings: %w", err)
 	}
 	return n, nil
+}
+
+// closeSightingDays merges the runs of each day before today that has
+// more than one into one run, a day per transaction. Writes merge by tier
+// (up to 22 runs for a day of a batch a minute), which keeps recording
+// cheap; a day over, few events come for it any more, and a retro-hunt
+// then reads one run of it instead of a seek in each.
+func (db *DB) closeSightingDays(ctx context.Context, today int64) error {
+	rows, err := db.rw.QueryContext(ctx, `SELECT day FROM sighting_runs WHERE day < ? GROUP BY day HAVING COUNT(*) > 1`, today)
+	if err != nil {
+		return fmt.Errorf("store: merge sighting days: %w", err)
+	}
+	var days []int64
+	for rows.Next() {
+		var d int64
+		if err := rows.Scan(&d); err != nil {
+			rows.Close()
+			return fmt.Errorf("store: merge sighting days: %w", err)
+		}
+		days = append(days, d)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("store: merge sighting days: %w", err)
+	}
+	for _, d := range days {
+		if err := db.closeSightingDay(ctx, d); err != nil {
+			return fmt.Errorf("store: merge sighting day %s: %w", time.UnixMilli(d*msPerDay).UTC().Format(time.DateOnly), err)
+		}
+	}
+	return nil
+}
+
+// closeSightingDay merges the runs of day into one.
+func (db *DB) closeSightingDay(ctx context.Context, day int64) error {
+	db.wmu.Lock()
+	defer db.wmu.Unlock()
+	tx, err := db.rw.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, `SELECT id FROM sighting_runs WHERE day = ? ORDER BY id DESC`, day)
+	if err != nil {
+		return err
+	}
+	var take []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return err
+		}
+		take = append(take, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(take) < 2 {
+		return nil
+	}
+	if err := mergeSightingRuns(ctx, tx, day, take); err != nil {
+		return err
+	}
+	return tx.Commit()
 }

@@ -389,3 +389,53 @@ func BenchmarkSightingsLookup(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*keys), "µs/key")
 	b.ReportMetric(float64(runs), "runs")
 }
+
+// TestPruneSightingsClosesDays: a prune merges each past day's runs into
+// one, today's left as they are, and what reads give does not change.
+func TestPruneSightingsClosesDays(t *testing.T) {
+	c := &clock{t: t0.Truncate(24 * time.Hour).Add(12 * time.Hour)}
+	db, _ := open(t, c, 24*time.Hour)
+	ctx := t.Context()
+	yesterday, today := c.t.Add(-24*time.Hour), c.t
+	batch := func(at time.Time, from, to int) {
+		t.Helper()
+		var ss []vigil.Sighting
+		for i := from; i < to; i++ {
+			k := fmt.Sprintf("h%04d", i)
+			ss = append(ss, sighting("hash", k, at.Add(time.Duration(i)*time.Second), at.Add(time.Duration(i)*time.Second), 1, "event.id:"+k))
+		}
+		if err := db.AddSightings(ctx, ss); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 3 {
+		batch(yesterday, i*100, 1000) // overlapping: keys in two and three runs
+	}
+	batch(today, 0, 500)
+	batch(today, 250, 750)
+	rows := func() int64 {
+		t.Helper()
+		st, err := db.SightingStats(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Rows
+	}
+	since := yesterday.Add(-time.Hour)
+	all := vigil.SightingRange{Kind: "hash", Lo: "h"}
+	before := readSightings(t, db, since, all)
+	if r := rows(); r != 900+800+1000+500+500 {
+		t.Fatalf("%d rows before the prune; want 3700", r)
+	}
+	for range 2 { // the second finds nothing to do
+		if n, err := db.PruneSightings(ctx, since.Add(-7*24*time.Hour)); err != nil || n != 0 {
+			t.Fatalf("PruneSightings = %d, %v", n, err)
+		}
+		if r := rows(); r != 1000+500+500 {
+			t.Fatalf("%d rows after the prune; want yesterday's 1,000 in one run, today's 500 and 500", r)
+		}
+		if after := readSightings(t, db, since, all); fmt.Sprint(after) != fmt.Sprint(before) {
+			t.Fatalf("reads changed:\nbefore %v\nafter  %v", before[:3], after[:3])
+		}
+	}
+}

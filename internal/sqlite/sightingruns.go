@@ -850,21 +850,8 @@ func (db *DB) dropSightingDays(ctx context.Context, cutoff int64) (int64, error)
 // cheap; a day over, few events come for it any more, and a retro-hunt
 // then reads one run of it instead of a seek in each.
 func (db *DB) closeSightingDays(ctx context.Context, today int64) error {
-	rows, err := db.rw.QueryContext(ctx, `SELECT day FROM sighting_runs WHERE day < ? GROUP BY day HAVING COUNT(*) > 1`, today)
+	days, err := queryInt64s(ctx, db.rw, `SELECT day FROM sighting_runs WHERE day < ? GROUP BY day HAVING COUNT(*) > 1`, today)
 	if err != nil {
-		return fmt.Errorf("store: merge sighting days: %w", err)
-	}
-	var days []int64
-	for rows.Next() {
-		var d int64
-		if err := rows.Scan(&d); err != nil {
-			rows.Close()
-			return fmt.Errorf("store: merge sighting days: %w", err)
-		}
-		days = append(days, d)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return fmt.Errorf("store: merge sighting days: %w", err)
 	}
 	for _, d := range days {
@@ -884,28 +871,30 @@ func (db *DB) closeSightingDay(ctx context.Context, day int64) error {
 		return err
 	}
 	defer tx.Rollback()
-	rows, err := tx.QueryContext(ctx, `SELECT id FROM sighting_runs WHERE day = ? ORDER BY id DESC`, day)
-	if err != nil {
+	take, err := queryInt64s(ctx, tx, `SELECT id FROM sighting_runs WHERE day = ? ORDER BY id DESC`, day)
+	if err != nil || len(take) < 2 {
 		return err
-	}
-	var take []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return err
-		}
-		take = append(take, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	if len(take) < 2 {
-		return nil
 	}
 	if err := mergeSightingRuns(ctx, tx, day, take); err != nil {
 		return err
 	}
 	return tx.Commit()
+}
+
+// queryInt64s returns the one integer column of query's rows.
+func queryInt64s(ctx context.Context, q queryer, query string, args ...any) ([]int64, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var v int64
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
 }

@@ -66,7 +66,7 @@ type SightingsConfig struct {
 
 // Defaults of SightingsConfig.
 const (
-	DefaultMaxSightings   = 1 << 17
+	DefaultMaxSightings   = 1 << 19
 	DefaultSightingsFlush = time.Minute
 )
 

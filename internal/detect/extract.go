@@ -10,6 +10,8 @@ import (
 	"unicode/utf16"
 	"unicode/utf8"
 	"unsafe"
+
+	"github.com/vigil-ti/vigil/internal/ecs"
 )
 
 // The event field extractor reads an NDJSON line once, from left to right,
@@ -224,19 +226,7 @@ func skipWS(src []byte, i int) int {
 	if i < len(src) && src[i] > ' ' {
 		return i
 	}
-	return skipWSSlow(src, i)
-}
-
-func skipWSSlow(src []byte, i int) int {
-	for i < len(src) {
-		switch src[i] {
-		case ' ', '\t', '\n', '\r':
-			i++
-		default:
-			return i
-		}
-	}
-	return i
+	return ecs.SkipSpace(src, i)
 }
 
 // object reads the object at src[i] ('{'), looking fields up from node n

@@ -74,6 +74,15 @@ func (a *Arena) Close(b []byte) []byte {
 	return a.buf[start:end:end]
 }
 
+// Place returns src as a document of the page: Close(src) when inPlace
+// (src was written after Open's page), else Doc(src), a copy.
+func (a *Arena) Place(src []byte, inPlace bool) []byte {
+	if inPlace {
+		return a.Close(src)
+	}
+	return a.Doc(src)
+}
+
 // String returns a copy of s that stays valid until Reset.
 func (a *Arena) String(s string) string {
 	if s == "" {

@@ -24,7 +24,7 @@ func HasAt(s string, i int, word string) bool {
 
 // SkipSpace returns the index of the first byte from i on that is not
 // JSON white space.
-func SkipSpace(s string, i int) int {
+func SkipSpace[T ~string | ~[]byte](s T, i int) int {
 	for i < len(s) {
 		switch s[i] {
 		case ' ', '\t', '\n', '\r':

@@ -17,6 +17,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/vigil-ti/vigil"
+	"github.com/vigil-ti/vigil/internal/ecs"
 	"github.com/vigil-ti/vigil/internal/httpx"
 )
 
@@ -1051,7 +1052,7 @@ func scanValue(b []byte, i int, atEOF bool) (int, error) {
 	var stack []byte // '{' or '[' per open container
 	for {
 		// A value starts at i (after whitespace).
-		i = skipWS(b, i)
+		i = ecs.SkipSpace(b, i)
 		if i >= len(b) {
 			return short(i)
 		}
@@ -1060,7 +1061,7 @@ func scanValue(b []byte, i int, atEOF bool) (int, error) {
 			if len(stack) >= maxDepth {
 				return i, &scanError{i, "exceeded max depth"}
 			}
-			i = skipWS(b, i+1)
+			i = ecs.SkipSpace(b, i+1)
 			if i >= len(b) {
 				return short(i)
 			}
@@ -1114,7 +1115,7 @@ func scanValue(b []byte, i int, atEOF bool) (int, error) {
 			if len(stack) == 0 {
 				return i, nil
 			}
-			i = skipWS(b, i)
+			i = ecs.SkipSpace(b, i)
 			if i >= len(b) {
 				return short(i)
 			}
@@ -1123,7 +1124,7 @@ func scanValue(b []byte, i int, atEOF bool) (int, error) {
 				i++
 				if top == '{' {
 					var err error
-					i = skipWS(b, i)
+					i = ecs.SkipSpace(b, i)
 					if i, err = scanKey(b, i, atEOF, bad); err != nil {
 						return i, err
 					}
@@ -1143,21 +1144,9 @@ func scanValue(b []byte, i int, atEOF bool) (int, error) {
 	}
 }
 
-func skipWS(b []byte, i int) int {
-	for i < len(b) {
-		switch b[i] {
-		case ' ', '\t', '\n', '\r':
-			i++
-		default:
-			return i
-		}
-	}
-	return i
-}
-
 // scanKey scans `"key" :` at b[i] and returns the index after the colon.
 func scanKey(b []byte, i int, atEOF bool, bad func(int, string) (int, error)) (int, error) {
-	i = skipWS(b, i)
+	i = ecs.SkipSpace(b, i)
 	if i >= len(b) || b[i] != '"' {
 		return bad(i, "looking for beginning of object key string")
 	}
@@ -1165,7 +1154,7 @@ func scanKey(b []byte, i int, atEOF bool, bad func(int, string) (int, error)) (i
 	if err != nil {
 		return i, err
 	}
-	i = skipWS(b, i)
+	i = ecs.SkipSpace(b, i)
 	if i >= len(b) || b[i] != ':' {
 		return bad(i, "after object key")
 	}

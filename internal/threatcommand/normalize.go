@@ -322,11 +322,7 @@ func (n *Normalizer) encode(doc *vigil.Document) vigil.Document {
 // reuses) there too, and returns doc.
 func (n *Normalizer) inArena(doc *vigil.Document, src []byte, inPlace bool) vigil.Document {
 	a := n.opts.Arena
-	if inPlace {
-		doc.Source = a.Close(src)
-	} else {
-		doc.Source = a.Doc(src)
-	}
+	doc.Source = a.Place(src, inPlace)
 	doc.Key = a.String(doc.Key)
 	if n.typ != "" {
 		doc.Type = a.String(n.typ)

@@ -205,11 +205,7 @@ func (n *Normalizer) encode(doc *vigil.Document) vigil.Document {
 // returns doc.
 func (n *Normalizer) inArena(doc *vigil.Document, src []byte, inPlace bool) vigil.Document {
 	a := n.opts.Arena
-	if inPlace {
-		doc.Source = a.Close(src)
-	} else {
-		doc.Source = a.Doc(src)
-	}
+	doc.Source = a.Place(src, inPlace)
 	doc.Key, doc.Type = a.String(n.key), a.String(n.typ)
 	return *doc
 }

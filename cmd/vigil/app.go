@@ -75,11 +75,18 @@ func newLogger(w io.Writer, l config.Log) *slog.Logger {
 // openWriter takes the data directory's write lock and opens the store for
 // writing. A second writer fails with "data dir in use by process N".
 func (a *app) openWriter(ctx context.Context) error {
+	return a.openWriterWith(ctx, sqlite.Options{})
+}
+
+// openWriterWith is openWriter with store options (the configured
+// retention and the app's clock are set on them).
+func (a *app) openWriterWith(ctx context.Context, opts sqlite.Options) error {
 	l, err := lockfile.Acquire(ctx, a.cfg.DataDir, 0)
 	if err != nil {
 		return err
 	}
-	db, err := sqlite.Open(ctx, a.cfg.DataDir, sqlite.Options{Retention: time.Duration(a.cfg.Retention), Clock: a.clock})
+	opts.Retention, opts.Clock = time.Duration(a.cfg.Retention), a.clock
+	db, err := sqlite.Open(ctx, a.cfg.DataDir, opts)
 	if err != nil {
 		l.Release()
 		return err

@@ -43,6 +43,10 @@ const (
 	// stores of alerts (and releases of the pages read): each store is a
 	// transaction, a few hundred microseconds.
 	mappedChunk = 16 << 20
+	// matchCacheKiB is the store's page cache under match: at 10M
+	// indicators, the default 64 MiB cost 16,000 more page faults a run
+	// than this, and 0.1 to 0.2 CPU seconds per million events.
+	matchCacheKiB = 4 << 10
 )
 
 // matchOptions are the flags of `vigil match`.
@@ -73,8 +77,10 @@ func cmdMatch(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	// match stores alerts, so it takes the data directory's write lock:
-	// while serve or pull holds it, match fails with the holder's PID.
-	if err := a.openWriter(ctx); err != nil {
+	// while serve or pull holds it, match fails with the holder's PID. Its
+	// alerts read their indicators at random: a small page cache (see
+	// sqlite.Options.CacheKiB).
+	if err := a.openWriterWith(ctx, sqlite.Options{CacheKiB: matchCacheKiB}); err != nil {
 		return err
 	}
 	defer a.close()

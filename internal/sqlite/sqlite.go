@@ -118,6 +118,13 @@ type Options struct {
 	// MergeDocs a batch, so that it holds the write lock briefly. Pages it
 	// writes are merged by whichever of the two merges next.
 	Beside bool
+	// CacheKiB is the writer's page cache, in KiB; 0 means the default
+	// (64 MiB), which merges into a large live table need. A writer that
+	// merges little and reads documents at random (vigil match, whose
+	// alerts read their indicators) is better off with a small one: the
+	// cache grows into fresh memory, a page fault per 4 KiB, and random
+	// reads over a large store hit it rarely.
+	CacheKiB int
 }
 
 // besideBusyTimeout is how long a store opened beside another writer waits
@@ -185,7 +192,7 @@ func Open(ctx context.Context, dir string, opts Options) (*DB, error) {
 		if opts.Beside {
 			rdsn = strings.Replace(rdsn, "_busy_timeout=10000", "_busy_timeout="+strconv.FormatInt(besideBusyTimeout.Milliseconds(), 10), 1)
 		}
-		rw := sql.OpenDB(connector{dsn: rdsn})
+		rw := sql.OpenDB(connector{dsn: rdsn, cacheKiB: opts.CacheKiB})
 		rw.SetMaxOpenConns(1)
 		rw.SetConnMaxLifetime(0)
 		db.rw = rw
@@ -259,6 +266,7 @@ const stmtCacheSize = 32
 type connector struct {
 	dsn      string
 	readOnly bool
+	cacheKiB int // the writer's page cache; 0: cacheKiB
 }
 
 func (c connector) Connect(context.Context) (driver.Conn, error) {
@@ -271,9 +279,13 @@ func (c connector) Driver() driver.Driver {
 	}
 	// page_size applies to a database that has no page yet, so it comes
 	// before journal_mode, which writes the first one.
+	cache := c.cacheKiB
+	if cache <= 0 {
+		cache = cacheKiB
+	}
 	return &sqlite3.SQLiteDriver{ConnectHook: func(conn *sqlite3.SQLiteConn) error {
 		_, err := conn.Exec(fmt.Sprintf("PRAGMA page_size = %d; PRAGMA journal_mode = WAL; PRAGMA cache_size = -%d; PRAGMA wal_autocheckpoint = %d; PRAGMA journal_size_limit = %d; PRAGMA temp_store = MEMORY;",
-			pageSize, cacheKiB, walCheckpointPages, walSizeLimit), nil)
+			pageSize, cache, walCheckpointPages, walSizeLimit), nil)
 		return err
 	}}
 }

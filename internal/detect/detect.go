@@ -293,8 +293,9 @@ func (e *Engine) eventNow() time.Time {
 // way up, and a new value takes the last way. Streams mix values that
 // come again and again with values seen once (a file's hash, a URL's
 // query): the ones seen once replace each other in the last way and
-// leave the repeated ones alone, which a direct-mapped cache of the same
-// size lost to them (a third of the hits at 10M indicators).
+// leave the repeated ones alone. On bench/detect.sh's events at 10M
+// indicators, it answers 73 % of the values, where a direct-mapped cache
+// answered 52 % in 256 KiB and 74 % in 8 MiB.
 type missCache struct {
 	snap  *Snapshot
 	seed  maphash.Seed

@@ -229,6 +229,9 @@ func (e *Engine) Match(ctx context.Context, line []byte) ([]vigil.Detection, err
 	idx := snap.index
 	if e.misses.snap != snap {
 		e.misses.reset(snap)
+		if e.sight != nil {
+			e.sight.dropSlots()
+		}
 	}
 	hits := e.hits[:0]
 	for i := range x.vals {
@@ -242,6 +245,9 @@ func (e *Engine) Match(ctx context.Context, line []byte) ([]vigil.Detection, err
 			}
 			val := x.str(v)
 			h := e.misses.hash(u.lookup, val)
+			if e.sight != nil && e.recorded(ctx, h) {
+				continue
+			}
 			if e.misses.known(h) {
 				if e.sight != nil {
 					e.record(ctx, h, u.lookup, v.slot, val, line, e.eventNow())

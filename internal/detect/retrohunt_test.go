@@ -463,3 +463,37 @@ func TestRetroHuntDisabledRule(t *testing.T) {
 		t.Error("an unknown rule id was accepted")
 	}
 }
+
+// TestSightingsAcrossSwap checks that a value recorded as a sighting (a
+// miss in one Snapshot) still raises its alert once a Snapshot that holds
+// it is swapped in: a value's sighting slot stands for "matched nothing"
+// only in the Snapshot it was filled under. The sighting counts stay
+// whole across the swap.
+func TestSightingsAcrossSwap(t *testing.T) {
+	e := newEnv(t, detect.Config{}, fixture())
+	e.eng.RecordSightings(detect.SightingsConfig{Store: e.db, Window: week})
+	ev := func(id string) string {
+		return `{"@timestamp":"` + at(-time.Hour) + `","event":{"id":"` + id + `"},"source":{"ip":"10.7.7.7"}}`
+	}
+	for i := range 3 {
+		if got := e.match(t, ev(fmt.Sprint("before", i))); len(got) != 0 {
+			t.Fatalf("before the swap: %d alerts", len(got))
+		}
+	}
+	docs := append(fixture(), indicator("10.7.7.7", "ipv4-addr", map[string]any{"ip": "10.7.7.7"}, far))
+	snap, err := detect.NewSnapshot(docs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.eng.Swap(snap)
+	if got := e.match(t, ev("after")); len(got) != 1 {
+		t.Fatalf("after the swap: %d alerts, want 1", len(got))
+	}
+	if err := e.eng.FlushSightings(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	got := storedSightings(t, e.db, t0.Add(-week))
+	if len(got) != 1 || !strings.Contains(got[0], "ip 10.7.7.7 ") || !strings.Contains(got[0], " 3 source.ip event.id:before0@") {
+		t.Fatalf("sightings %q, want one of 10.7.7.7 counting the 3 events before the swap", got)
+	}
+}

@@ -359,30 +359,8 @@ func (e *Engine) record(ctx context.Context, h uint64, l lookup, slot int32, val
 	if ev.skip {
 		return
 	}
-	tag := h ^ ev.mix
-	if tag == 0 {
-		tag = 1
-	}
-	base := tag & (sightSlots - slotWays)
-	set := r.slots[base : base+slotWays : base+slotWays]
-	for i := range set {
-		sl := &set[i]
-		if sl.tag != tag {
-			continue
-		}
-		d := sl.data
-		if d == slotInvalid {
-			return
-		}
-		count := d >> (2 * slotMsBits)
-		if at := uint32(base) + uint32(i); !slices.Contains(ev.counted, at) {
-			ev.counted = append(ev.counted, at)
-			count++
-		}
-		sl.data = slotData(min(uint32(d&slotMsMask), ev.msOfDay), max(uint32(d>>slotMsBits&slotMsMask), ev.msOfDay), count)
-		if count == slotCountMax {
-			r.writeBack(sl)
-		}
+	tag, base, set := r.set(h, ev)
+	if r.count(tag, base, set, ev) {
 		return
 	}
 	// The way to replace: a free one, else the one that counted fewest
@@ -429,6 +407,70 @@ func (e *Engine) record(ctx context.Context, h uint64, l lookup, slot int32, val
 	if sl.tag == 0 {
 		r.load(sl, tag, uint32(base)+uint32(way), ev)
 	}
+}
+
+// set returns the tag of the miss cache's hash h for the event being
+// matched, and the tag's set of slots with the number of its first.
+func (r *recorder) set(h uint64, ev *eventState) (uint64, uint64, []sightSlot) {
+	tag := h ^ ev.mix
+	if tag == 0 {
+		tag = 1
+	}
+	base := tag & (sightSlots - slotWays)
+	return tag, base, r.slots[base : base+slotWays : base+slotWays]
+}
+
+// count counts the event being matched in tag's slot, if the tag has one
+// in set (the slots of base on), and reports whether it has.
+func (r *recorder) count(tag, base uint64, set []sightSlot, ev *eventState) bool {
+	for i := range set {
+		sl := &set[i]
+		if sl.tag != tag {
+			continue
+		}
+		d := sl.data
+		if d == slotInvalid {
+			return true
+		}
+		count := d >> (2 * slotMsBits)
+		if at := uint32(base) + uint32(i); !slices.Contains(ev.counted, at) {
+			ev.counted = append(ev.counted, at)
+			count++
+		}
+		sl.data = slotData(min(uint32(d&slotMsMask), ev.msOfDay), max(uint32(d>>slotMsBits&slotMsMask), ev.msOfDay), count)
+		if count == slotCountMax {
+			r.writeBack(sl)
+		}
+		return true
+	}
+	return false
+}
+
+// recorded counts the event being matched for the value of the miss
+// cache's hash h, and reports whether it could: whether the value has a
+// slot, which also means that it matched nothing in the current Snapshot
+// (the slots are emptied when it changes, see dropSlots). Match asks it
+// before the miss cache: a value with a slot then costs one probe instead
+// of two.
+func (e *Engine) recorded(ctx context.Context, h uint64) bool {
+	ev := &e.ev
+	if !ev.timed {
+		e.eventTime(ctx, e.eventNow())
+	}
+	if ev.skip {
+		return false
+	}
+	tag, base, set := e.sight.set(h, ev)
+	return e.sight.count(tag, base, set, ev)
+}
+
+// dropSlots writes every slot back to its entry and empties it: the
+// values they hold matched nothing in a Snapshot that is being replaced.
+func (r *recorder) dropSlots() {
+	for i := range r.slots {
+		r.writeBack(&r.slots[i])
+	}
+	clear(r.slots)
 }
 
 // load gives slot sl, number at, to tag, for the event being matched,

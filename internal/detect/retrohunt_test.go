@@ -497,3 +497,64 @@ func TestSightingsAcrossSwap(t *testing.T) {
 		t.Fatalf("sightings %q, want one of 10.7.7.7 counting the 3 events before the swap", got)
 	}
 }
+
+// dropSightings takes sightings and keeps none.
+type dropSightings struct{}
+
+func (dropSightings) AddSightingBatch(context.Context, *vigil.SightingBatch) error { return nil }
+
+// FuzzSightingsKeepAlerts checks that recording sightings never changes
+// what an event raises: an engine that records (and skips the miss cache
+// for values it holds a slot for) raises the same alerts as one that does
+// not, for an event seen again and again, before and after a Snapshot swap.
+func FuzzSightingsKeepAlerts(f *testing.F) {
+	for _, s := range []string{
+		`{"source":{"ip":"198.51.100.7"},"destination":{"ip":"10.0.0.1"},"event":{"id":"x"}}`,
+		`{"@timestamp":"` + at(-time.Hour) + `","source":{"ip":"10.1.2.3"},"url":{"domain":"a.evil.example","full":"http://evil.example/login.php"}}`,
+		`{"dns":{"question":{"name":"WWW.Other.Example."}},"file":{"hash":{"md5":"44D88612FEA8A8F36DE82E1278ABB02F"}}}`,
+		`{"email":{"from":{"address":["<phish@evil.example>","a@b.example"]}},"vulnerability":{"id":"cve-2024-3400"}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	never := fixture()
+	for i := range never {
+		never[i].ExpiresAt = time.Time{}
+	}
+	snaps := make([]*detect.Snapshot, 2)
+	for i, docs := range [][]vigil.Document{never[:len(never)/2], never} {
+		s, err := detect.NewSnapshot(docs)
+		if err != nil {
+			f.Fatal(err)
+		}
+		snaps[i] = s
+	}
+	engine := func(record bool) *detect.Engine {
+		eng, err := detect.New(detect.Config{SuppressionWindow: -1}, nil, nil)
+		if err != nil {
+			f.Fatal(err)
+		}
+		if record {
+			eng.RecordSightings(detect.SightingsConfig{Store: dropSightings{}, Window: week})
+		}
+		return eng
+	}
+	plain, rec := engine(false), engine(true)
+	f.Fuzz(func(t *testing.T, line []byte) {
+		for _, s := range snaps {
+			plain.Swap(s)
+			rec.Swap(s)
+			for range 3 {
+				want, errW := plain.Match(t.Context(), line)
+				got, errG := rec.Match(t.Context(), line)
+				if (errW == nil) != (errG == nil) || len(got) != len(want) {
+					t.Fatalf("with sightings: %d alerts (%v), without: %d (%v)", len(got), errG, len(want), errW)
+				}
+				for i := range got {
+					if got[i].ID != want[i].ID {
+						t.Fatalf("alert %d: %s with sightings, %s without", i, got[i].ID, want[i].ID)
+					}
+				}
+			}
+		}
+	})
+}

@@ -104,6 +104,10 @@ type Loc struct {
 	Block, Off, Len uint32
 }
 
+// Valid reports whether l can locate a document: a segment, a length,
+// and an offset within or past the start of its block.
+func (l Loc) Valid() bool { return l.Seg > 0 && l.Len > 0 && l.Off >= l.Block }
+
 // Live reports whether the document may enter a live view.
 func (d *Document) Live() bool { return d.Error == "" && d.Key != "" }
 

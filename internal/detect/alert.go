@@ -51,7 +51,7 @@ func (c *metaCache) get(ctx context.Context, snap *Snapshot, docs Documents, ref
 	m := &indicatorMeta{ref: ref, doc: d, feed: d.Dataset}
 	var src []byte
 	found := false
-	if at, ok := docs.(DocumentsAt); ok && loc.Seg != 0 {
+	if at, ok := docs.(DocumentsAt); ok && loc.Valid() {
 		var err error
 		if src, found, err = at.LiveDocumentAt(ctx, loc); err != nil {
 			return nil, errf("read matched %s %s %q: %w", d.View, d.Dataset, d.Key, err)

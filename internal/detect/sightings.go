@@ -349,7 +349,8 @@ func (e *Engine) handoff(ctx context.Context) {
 
 // record notes that the event being matched carried val in field slot,
 // under lookup l, and matched nothing; h is the miss cache's hash of (l,
-// val).
+// val). Match calls it only after recorded(h) found no slot for the
+// value.
 func (e *Engine) record(ctx context.Context, h uint64, l lookup, slot int32, val string, line []byte, now time.Time) {
 	r := e.sight
 	ev := &e.ev
@@ -360,9 +361,6 @@ func (e *Engine) record(ctx context.Context, h uint64, l lookup, slot int32, val
 		return
 	}
 	tag, base, set := r.set(h, ev)
-	if r.count(tag, base, set, ev) {
-		return
-	}
 	// The way to replace: a free one, else the one that counted fewest
 	// events since it was loaded.
 	way := 0

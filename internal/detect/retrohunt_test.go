@@ -62,6 +62,8 @@ func TestSightingsRecorded(t *testing.T) {
 		`{"@timestamp":"` + at(-47*time.Hour) + `","event":{"id":"e2"},"source":{"ip":"::ffff:10.1.2.3"},"dns":{"question":{"name":"WWW.Other.Example."}}}`,
 		// The same value in two fields of one event counts once.
 		`{"@timestamp":"` + at(-46*time.Hour) + `","event":{"id":"e3"},"source":{"ip":"10.1.2.3"},"destination":{"ip":"10.1.2.3"}}`,
+		// So does a value seen for the first time.
+		`{"@timestamp":"` + at(-45*time.Hour) + `","event":{"id":"e4"},"source":{"ip":"10.7.7.7"},"destination":{"ip":"10.7.7.7"}}`,
 		// Another day: another row. No event.id: the line's hash.
 		`{"@timestamp":"` + at(-20*time.Hour) + `","source":{"ip":"10.1.2.3"},"file":{"hash":{"sha256":"` + strings.Repeat("AB", 32) + `"}}}`,
 		// Older than the window: not recorded.
@@ -95,6 +97,7 @@ func TestSightingsRecorded(t *testing.T) {
 		"hash " + strings.Repeat("ab", 32) + " 02-28T16:00..02-28T16:00 1 file.hash.sha256 LINE@02-28T16:00",
 		"ip 10.1.2.3 02-27T12:00..02-27T14:00 3 source.ip event.id:e1@02-27T12:00",
 		"ip 10.1.2.3 02-28T16:00..02-28T16:00 1 source.ip LINE@02-28T16:00",
+		"ip 10.7.7.7 02-27T15:00..02-27T15:00 1 source.ip event.id:e4@02-27T15:00",
 		`registry hkcu\software\x 03-01T12:00..03-01T12:00 1 registry.path event.id:none@03-01T12:00`,
 		"url http://good.example/a?b=C 03-01T12:00..03-01T12:00 1 url.full event.id:future@03-01T12:00",
 	}

@@ -1,11 +1,14 @@
 package detect
 
 import (
+	"context"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/vigil-ti/vigil"
 	"github.com/vigil-ti/vigil/internal/matcher"
 )
 
@@ -232,5 +235,52 @@ func TestTagTable(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// dropBatches drops the sightings handed to it.
+type dropBatches struct{}
+
+func (dropBatches) AddSightingBatch(context.Context, *vigil.SightingBatch) error { return nil }
+
+// TestSlotsOnePerValue: a value that an event carries in two fields takes
+// one sighting slot, also when the event is the first to carry it (its
+// first field takes the slot, and its second must find it there).
+func TestSlotsOnePerValue(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	e, err := New(Config{}, nil, vigil.ClockFunc(func() time.Time { return now }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := NewSnapshot(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Swap(snap)
+	e.RecordSightings(SightingsConfig{Store: dropBatches{}, Window: 7 * 24 * time.Hour})
+	for i := range 300 {
+		ip := fmt.Sprintf("10.8.%d.%d", i/256, i%256)
+		line := fmt.Sprintf(`{"@timestamp":"2026-03-01T11:00:00Z","source":{"ip":%q},"destination":{"ip":%q}}`, ip, ip)
+		if _, err := e.Match(t.Context(), []byte(line)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	slots := e.sight.slots
+	held := 0
+	for base := 0; base < len(slots); base += slotWays {
+		for i := base; i < base+slotWays; i++ {
+			if slots[i].tag == 0 {
+				continue
+			}
+			held++
+			for j := i + 1; j < base+slotWays; j++ {
+				if slots[j].tag == slots[i].tag {
+					t.Fatalf("slots %d and %d hold one value", i, j)
+				}
+			}
+		}
+	}
+	if held != 300 {
+		t.Errorf("%d slots held, want one per value (300)", held)
 	}
 }

@@ -333,9 +333,7 @@ func (e *Engine) handoff(ctx context.Context) {
 		return
 	}
 	r.wait()
-	for i := range r.slots {
-		r.writeBack(&r.slots[i])
-	}
+	r.dropSlots()
 	// The batch written last gives its buffers to the next one.
 	ents, data := r.out.Entries[:0], r.out.Data
 	for i := range r.ents {
@@ -348,7 +346,6 @@ func (e *Engine) handoff(ctx context.Context) {
 	r.ents, r.data = r.ents[:0], data[:0]
 	r.gen++
 	r.m.reset()
-	clear(r.slots)
 }
 
 // record notes that the event being matched carried val in field slot,
@@ -358,10 +355,7 @@ func (e *Engine) handoff(ctx context.Context) {
 func (e *Engine) record(ctx context.Context, h uint64, l lookup, slot int32, val string, line []byte, now time.Time) {
 	r := e.sight
 	ev := &e.ev
-	if !ev.timed {
-		e.eventTime(ctx, now)
-	}
-	if ev.skip {
+	if !e.sightSet(ctx) {
 		return
 	}
 	tag, base, set := r.set(h, ev)
@@ -472,8 +466,9 @@ func (e *Engine) sightSet(ctx context.Context) bool {
 	return !e.ev.skip
 }
 
-// dropSlots writes every slot back to its entry and empties it: the
-// values they hold matched nothing in a Snapshot that is being replaced.
+// dropSlots writes every slot back to its entry and empties it: before a
+// batch is handed to the store, and when the Snapshot changes (a slot
+// means "matched nothing" only in the Snapshot it was filled under).
 func (r *recorder) dropSlots() {
 	for i := range r.slots {
 		r.writeBack(&r.slots[i])

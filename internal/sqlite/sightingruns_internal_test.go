@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/vigil-ti/vigil"
@@ -13,8 +15,9 @@ import (
 
 // TestSortSightingRows: the radix sort orders rows as comparing (day,
 // kind, key, entry) does, for keys that share their first 16 bytes or
-// less, differ in length only, repeat, and fall on days before and after
-// the batch's first.
+// less, share 16 to 80 (sorted 16 bytes at a time, then by key), differ in
+// length only, repeat, and fall on days before and after the batch's
+// first.
 func TestSortSightingRows(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	for _, n := range []int{0, 1, 2, 3, 100, 5000} {
@@ -22,7 +25,9 @@ func TestSortSightingRows(t *testing.T) {
 		var rows []sRow
 		for i := range n {
 			var key string
-			switch rng.IntN(5) {
+			switch rng.IntN(6) {
+			case 5:
+				key = "https://cdn.example/" + strings.Repeat("a/", rng.IntN(30)) + strconv.Itoa(rng.IntN(40))
 			case 0:
 				key = fmt.Sprintf("https://host%d.example/%d/%d", rng.IntN(3), rng.IntN(50), rng.IntN(3))
 			case 1:
@@ -42,7 +47,13 @@ func TestSortSightingRows(t *testing.T) {
 			return cmp.Or(cmp.Compare(x.g, y.g), bytes.Compare(key(x), key(y)), cmp.Compare(x.i, y.i))
 		})
 		got := sortSightingRows(rows, b.Entries, b.Data)
-		if !slices.Equal(got, want) {
+		// The sort may reuse a row's prefix words: the rows are compared by
+		// their entries.
+		same := len(got) == len(want)
+		for k := 0; same && k < len(got); k++ {
+			same = got[k].i == want[k].i && got[k].g == want[k].g
+		}
+		if !same {
 			t.Errorf("%d rows: not in order", n)
 		}
 	}

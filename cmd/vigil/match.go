@@ -213,6 +213,7 @@ func (m *matchRun) input(ctx context.Context, name string) error {
 	}
 	var long []byte
 	lineNo := 0
+	m.eng.StartBatch()
 	for {
 		line, err := br.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
@@ -242,6 +243,9 @@ func (m *matchRun) input(ctx context.Context, name string) error {
 			if err := m.flush(ctx); err != nil {
 				return err
 			}
+		}
+		if br.Buffered() == 0 {
+			m.eng.StartBatch() // the next read is a new batch
 		}
 	}
 }
@@ -288,6 +292,7 @@ func (m *matchRun) mapped(ctx context.Context, label string, data []byte) (err e
 	}()
 	next, done := mappedChunk, 0
 	page := os.Getpagesize()
+	m.eng.StartBatch()
 	for p := 0; p < len(data); {
 		line := data[p:]
 		if i := bytes.IndexByte(line, '\n'); i >= 0 {
@@ -303,6 +308,7 @@ func (m *matchRun) mapped(ctx context.Context, label string, data []byte) (err e
 				return err
 			}
 			next = p + mappedChunk
+			m.eng.StartBatch()
 			if cut := p / page * page; cut > done {
 				syscall.Madvise(data[done:cut], syscall.MADV_DONTNEED)
 				done = cut

@@ -99,6 +99,10 @@ type Engine struct {
 	// sighting, and need none.
 	now   time.Time
 	nowOK bool
+	// batchNow is the clock's reading that the events of a batch share for
+	// sightings (see StartBatch), for batchLeft more events.
+	batchNow  time.Time
+	batchLeft int
 }
 
 // use is one rule that matches a field.
@@ -303,7 +307,7 @@ func (e *Engine) Match(ctx context.Context, line []byte) ([]vigil.Detection, err
 		}
 		if e.misses.known(h) {
 			if e.sight != nil {
-				e.record(ctx, h, l, v.slot, val, line, e.eventNow())
+				e.record(ctx, h, l, v.slot, val, line)
 			}
 			continue
 		}
@@ -316,7 +320,7 @@ func (e *Engine) Match(ctx context.Context, line []byte) ([]vigil.Detection, err
 		if len(e.refs) == 0 {
 			e.misses.add(h)
 			if e.sight != nil {
-				e.record(ctx, h, l, v.slot, val, line, e.eventNow())
+				e.record(ctx, h, l, v.slot, val, line)
 			}
 		}
 		for _, r := range e.refs {
@@ -328,6 +332,25 @@ func (e *Engine) Match(ctx context.Context, line []byte) ([]vigil.Detection, err
 		return nil, nil
 	}
 	return e.alerts(ctx, snap, line, e.eventNow())
+}
+
+// maxBatchEvents is how many events at most share one reading of the
+// clock after StartBatch.
+const maxBatchEvents = 1 << 16
+
+// StartBatch tells the Engine that a batch of events comes: a chunk of a
+// file, a request. While it records sightings, the events matched until
+// the next call, up to maxBatchEvents of them, then share one reading of
+// the clock for what recording needs of it (the time of an event without
+// a @timestamp, the window's start, when the sightings held are due to be
+// written) instead of reading it each; at 10M indicators, the clock was
+// 3 % of the CPU of matching with sightings on. Expiry still reads the
+// clock for each event that an indicator matches. Without StartBatch, each
+// event reads the clock.
+func (e *Engine) StartBatch() {
+	if e.sight != nil {
+		e.batchNow, e.batchLeft = e.clock.Now(), maxBatchEvents
+	}
 }
 
 // eventNow returns the time of the event being matched.

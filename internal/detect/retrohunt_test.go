@@ -187,6 +187,62 @@ func TestSightingsFlushInterval(t *testing.T) {
 	}
 }
 
+// TestSightingsStartBatch: after StartBatch, the events of the batch share
+// one reading of the clock for recording (an event without @timestamp is
+// seen at it, the flush interval counts from it), for at most 65,536
+// events; expiry still reads the clock for each event.
+func TestSightingsStartBatch(t *testing.T) {
+	e := newEnv(t, detect.Config{}, fixture())
+	cs := &countingStore{DB: e.db}
+	e.eng.RecordSightings(detect.SightingsConfig{Store: cs, Window: week, FlushInterval: time.Minute, MaxValues: 1 << 20})
+	match := func(ev string) int {
+		t.Helper()
+		dets, err := e.eng.Match(t.Context(), []byte(ev))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(dets)
+	}
+	e.eng.StartBatch()
+	match(`{"event":{"id":"a"},"source":{"ip":"10.0.0.1"}}`)
+	e.clock.Advance(2 * time.Minute)
+	match(`{"event":{"id":"b"},"source":{"ip":"10.0.0.3"}}`)
+	if w := cs.writes.Load(); w != 0 {
+		t.Errorf("%d writes: the flush interval counted from the clock, not the batch's reading", w)
+	}
+	// 192.0.2.1 expires 30 minutes after t0, the batch's reading: expiry
+	// reads the clock.
+	e.clock.Advance(33 * time.Minute)
+	if n := match(`{"event":{"id":"x"},"destination":{"ip":"192.0.2.1"}}`); n != 0 {
+		t.Errorf("an expired indicator matched (%d alerts) after StartBatch", n)
+	}
+	// Past 65,536 events of a batch, an event reads the clock.
+	e.clock.Advance(-35 * time.Minute)
+	e.eng.StartBatch()
+	for i := range 1<<16 - 1 {
+		match(fmt.Sprintf(`{"event":{"id":"n%d"},"source":{"ip":"10.1.%d.%d"}}`, i, i/256, i%256))
+	}
+	e.clock.Advance(time.Hour)
+	match(`{"event":{"id":"n65535"},"source":{"ip":"10.1.255.255"}}`)
+	e.clock.Advance(2 * time.Hour)
+	match(`{"event":{"id":"late"},"source":{"ip":"10.0.0.2"}}`)
+	if err := e.eng.FlushSightings(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	got := storedSightings(t, e.db, t0.Add(-week))
+	for _, w := range []string{
+		"ip 10.0.0.1 03-01T12:00..03-01T12:00 1 source.ip event.id:a@03-01T12:00",
+		"ip 10.0.0.3 03-01T12:00..03-01T12:00 1 source.ip event.id:b@03-01T12:00",
+		"ip 192.0.2.1 03-01T12:00..03-01T12:00 1 destination.ip event.id:x@03-01T12:00",
+		"ip 10.1.255.255 03-01T12:00..03-01T12:00 1 source.ip event.id:n65535@03-01T12:00",
+		"ip 10.0.0.2 03-01T15:00..03-01T15:00 1 source.ip event.id:late@03-01T15:00",
+	} {
+		if !slices.Contains(got, w) {
+			t.Errorf("no sighting %q", w)
+		}
+	}
+}
+
 // failingMark fails to move the retro-hunt watermark: a crash between
 // storing the alerts and moving it.
 type failingMark struct{ *sqlite.DB }

@@ -41,7 +41,8 @@ import (
 // goroutine of its own while the next batch fills, so at most MaxValues
 // values are in memory. Events are recorded only while a Snapshot is in
 // place, and only when their @timestamp is within the window (a missing or
-// future one counts as the time the event was read).
+// future one counts as the time the event was read, or its batch: see
+// StartBatch).
 
 // SightingStore keeps sightings. *sqlite.DB implements it.
 type SightingStore interface {
@@ -253,8 +254,9 @@ func (t *tagTable) reset() {
 // part once.
 type eventState struct {
 	seq     uint64
-	timed   bool // ms, day and skip are set
-	skip    bool // too old to record
+	timed   bool  // ms, day, skip and readAt are set
+	readAt  int64 // when the event was read, Unix ns
+	skip    bool  // too old to record
 	ms      int64
 	day     int32
 	msOfDay uint32
@@ -352,7 +354,7 @@ func (e *Engine) handoff(ctx context.Context) {
 // under lookup l, and matched nothing; h is the miss cache's hash of (l,
 // val). Match calls it only after recorded(h) found no slot for the
 // value.
-func (e *Engine) record(ctx context.Context, h uint64, l lookup, slot int32, val string, line []byte, now time.Time) {
+func (e *Engine) record(ctx context.Context, h uint64, l lookup, slot int32, val string, line []byte) {
 	r := e.sight
 	ev := &e.ev
 	if !e.sightSet(ctx) {
@@ -386,7 +388,7 @@ func (e *Engine) record(ctx context.Context, h uint64, l lookup, slot int32, val
 		e.handoff(ctx) // frees every slot
 	}
 	if len(r.ents) == 0 {
-		r.start = now.UnixNano()
+		r.start = ev.readAt
 	}
 	if !ev.identOK || ev.identGen != r.gen {
 		// Once per event and batch.
@@ -461,7 +463,13 @@ func (e *Engine) recorded(ctx context.Context, h uint64) bool {
 // values are then chosen.
 func (e *Engine) sightSet(ctx context.Context) bool {
 	if !e.ev.timed {
-		e.eventTime(ctx, e.eventNow())
+		now := e.batchNow
+		if e.batchLeft > 0 {
+			e.batchLeft--
+		} else {
+			now = e.eventNow()
+		}
+		e.eventTime(ctx, now)
 	}
 	return !e.ev.skip
 }
@@ -508,7 +516,7 @@ func (r *recorder) touch(idx int32, ev *eventState) {
 func (e *Engine) eventTime(ctx context.Context, now time.Time) {
 	r := e.sight
 	ev := &e.ev
-	ev.timed = true
+	ev.timed, ev.readAt = true, now.UnixNano()
 	nowMs := now.UnixMilli()
 	ms := nowMs
 	x := &e.x
@@ -533,7 +541,7 @@ func (e *Engine) eventTime(ctx context.Context, now time.Time) {
 	ev.ms, ev.day = ms, int32(dayOf(ms))
 	ev.msOfDay = uint32(ms - int64(ev.day)*msPerDay)
 	ev.mix = uint64(uint32(ev.day)) * 0x9e3779b97f4a7c15
-	if len(r.ents) > 0 && now.UnixNano()-r.start >= int64(r.cfg.FlushInterval) {
+	if len(r.ents) > 0 && ev.readAt-r.start >= int64(r.cfg.FlushInterval) {
 		e.handoff(ctx)
 	}
 }

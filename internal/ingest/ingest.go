@@ -358,6 +358,7 @@ func (p *Pipeline) stop(err error) {
 // batch; the job is answered when they are stored.
 func (p *Pipeline) process(ctx context.Context, j *job) {
 	before := len(p.pending)
+	p.opts.Engine.StartBatch()
 	if j.items == nil {
 		p.matchNDJSON(ctx, j)
 	} else {

@@ -213,7 +213,6 @@ func (m *matchRun) input(ctx context.Context, name string) error {
 	}
 	var long []byte
 	lineNo := 0
-	m.eng.StartBatch()
 	for {
 		line, err := br.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
@@ -243,9 +242,6 @@ func (m *matchRun) input(ctx context.Context, name string) error {
 			if err := m.flush(ctx); err != nil {
 				return err
 			}
-		}
-		if br.Buffered() == 0 {
-			m.eng.StartBatch() // the next read is a new batch
 		}
 	}
 }
@@ -292,7 +288,9 @@ func (m *matchRun) mapped(ctx context.Context, label string, data []byte) (err e
 	}()
 	next, done := mappedChunk, 0
 	page := os.Getpagesize()
+	// The file is in memory: each chunk is a batch of events.
 	m.eng.StartBatch()
+	defer m.eng.EndBatch()
 	for p := 0; p < len(data); {
 		line := data[p:]
 		if i := bytes.IndexByte(line, '\n'); i >= 0 {

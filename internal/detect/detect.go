@@ -99,10 +99,13 @@ type Engine struct {
 	// sighting, and need none.
 	now   time.Time
 	nowOK bool
-	// batchNow is the clock's reading that the events of a batch share for
-	// sightings (see StartBatch), for batchLeft more events.
-	batchNow  time.Time
-	batchLeft int
+	// batch is the state of StartBatch: the clock's reading that the
+	// events of a batch share for sightings, and for how many more.
+	batch struct {
+		on, read bool // in a batch; now was read in it
+		now      time.Time
+		left     int
+	}
 }
 
 // use is one rule that matches a field.
@@ -335,22 +338,35 @@ func (e *Engine) Match(ctx context.Context, line []byte) ([]vigil.Detection, err
 }
 
 // maxBatchEvents is how many events at most share one reading of the
-// clock after StartBatch.
+// clock in a batch (see StartBatch).
 const maxBatchEvents = 1 << 16
 
-// StartBatch tells the Engine that a batch of events comes: a chunk of a
-// file, a request. While it records sightings, the events matched until
-// the next call, up to maxBatchEvents of them, then share one reading of
-// the clock for what recording needs of it (the time of an event without
-// a @timestamp, the window's start, when the sightings held are due to be
-// written) instead of reading it each; at 10M indicators, the clock was
-// 3 % of the CPU of matching with sightings on. Expiry still reads the
-// clock for each event that an indicator matches. Without StartBatch, each
-// event reads the clock.
-func (e *Engine) StartBatch() {
-	if e.sight != nil {
-		e.batchNow, e.batchLeft = e.clock.Now(), maxBatchEvents
+// StartBatch tells the Engine that a batch of events has arrived whole (a
+// request, a chunk of a file in memory), until EndBatch: while it records
+// sightings, the events of the batch then share one reading of the clock,
+// taken when the first of them needs it, for what recording needs of it
+// (the time of an event without a @timestamp, the window's start, when the
+// sightings held are due to be written), and one more every maxBatchEvents
+// events. At 10M indicators with sightings on, reading it for each event
+// was 1.5 % of the CPU of matching. Expiry still reads the clock for each
+// event that an indicator matches. Events that trickle in from a stream
+// are not a batch: each reads the clock, as without StartBatch.
+func (e *Engine) StartBatch() { e.batch.on, e.batch.read = true, false }
+
+// EndBatch ends the batch of StartBatch: each event reads the clock again.
+func (e *Engine) EndBatch() { e.batch.on = false }
+
+// sightNow returns the time that recording takes as the event's reading.
+func (e *Engine) sightNow() time.Time {
+	b := &e.batch
+	if !b.on {
+		return e.eventNow()
 	}
+	if !b.read || b.left == 0 {
+		b.now, b.left, b.read = e.eventNow(), maxBatchEvents, true
+	}
+	b.left--
+	return b.now
 }
 
 // eventNow returns the time of the event being matched.

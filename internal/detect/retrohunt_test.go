@@ -187,10 +187,11 @@ func TestSightingsFlushInterval(t *testing.T) {
 	}
 }
 
-// TestSightingsStartBatch: after StartBatch, the events of the batch share
-// one reading of the clock for recording (an event without @timestamp is
-// seen at it, the flush interval counts from it), for at most 65,536
-// events; expiry still reads the clock for each event.
+// TestSightingsStartBatch: in a batch (StartBatch), the events share one
+// reading of the clock for recording, taken when the first of them needs
+// it (an event without @timestamp is seen at it, the flush interval counts
+// from it), and one more every 65,536 events; expiry still reads the clock
+// for each event, and so does recording after EndBatch.
 func TestSightingsStartBatch(t *testing.T) {
 	e := newEnv(t, detect.Config{}, fixture())
 	cs := &countingStore{DB: e.db}
@@ -226,6 +227,15 @@ func TestSightingsStartBatch(t *testing.T) {
 	match(`{"event":{"id":"n65535"},"source":{"ip":"10.1.255.255"}}`)
 	e.clock.Advance(2 * time.Hour)
 	match(`{"event":{"id":"late"},"source":{"ip":"10.0.0.2"}}`)
+	// A batch that comes long after StartBatch reads the clock when its
+	// first event needs it, not at StartBatch; after EndBatch, each event
+	// reads it.
+	e.eng.StartBatch()
+	e.clock.Advance(time.Hour)
+	match(`{"event":{"id":"lazy"},"source":{"ip":"10.0.0.4"}}`)
+	e.eng.EndBatch()
+	e.clock.Advance(time.Hour)
+	match(`{"event":{"id":"after"},"source":{"ip":"10.0.0.5"}}`)
 	if err := e.eng.FlushSightings(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -236,6 +246,8 @@ func TestSightingsStartBatch(t *testing.T) {
 		"ip 192.0.2.1 03-01T12:00..03-01T12:00 1 destination.ip event.id:x@03-01T12:00",
 		"ip 10.1.255.255 03-01T12:00..03-01T12:00 1 source.ip event.id:n65535@03-01T12:00",
 		"ip 10.0.0.2 03-01T15:00..03-01T15:00 1 source.ip event.id:late@03-01T15:00",
+		"ip 10.0.0.4 03-01T16:00..03-01T16:00 1 source.ip event.id:lazy@03-01T16:00",
+		"ip 10.0.0.5 03-01T17:00..03-01T17:00 1 source.ip event.id:after@03-01T17:00",
 	} {
 		if !slices.Contains(got, w) {
 			t.Errorf("no sighting %q", w)

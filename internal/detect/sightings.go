@@ -41,8 +41,8 @@ import (
 // goroutine of its own while the next batch fills, so at most MaxValues
 // values are in memory. Events are recorded only while a Snapshot is in
 // place, and only when their @timestamp is within the window (a missing or
-// future one counts as the time the event was read, or its batch: see
-// StartBatch).
+// future one counts as the time the event was read, or the first of its
+// batch: see StartBatch).
 
 // SightingStore keeps sightings. *sqlite.DB implements it.
 type SightingStore interface {
@@ -463,13 +463,7 @@ func (e *Engine) recorded(ctx context.Context, h uint64) bool {
 // values are then chosen.
 func (e *Engine) sightSet(ctx context.Context) bool {
 	if !e.ev.timed {
-		now := e.batchNow
-		if e.batchLeft > 0 {
-			e.batchLeft--
-		} else {
-			now = e.eventNow()
-		}
-		e.eventTime(ctx, now)
+		e.eventTime(ctx, e.sightNow())
 	}
 	return !e.ev.skip
 }

@@ -358,7 +358,8 @@ func (p *Pipeline) stop(err error) {
 // batch; the job is answered when they are stored.
 func (p *Pipeline) process(ctx context.Context, j *job) {
 	before := len(p.pending)
-	p.opts.Engine.StartBatch()
+	p.opts.Engine.StartBatch() // the request's body is in memory
+	defer p.opts.Engine.EndBatch()
 	if j.items == nil {
 		p.matchNDJSON(ctx, j)
 	} else {

@@ -418,7 +418,9 @@ func sRowOf(g int64, key []byte, i int) sRow {
 // key: a radix sort orders them by (g, pre, pre2), least significant byte
 // first, skipping the bytes every row shares; it is stable, so rows alike
 // in all three stay in entry order, and only those (URLs of one host) are
-// then sorted by key. It returns rows or a slice of the same length.
+// then sorted by the rest of their keys (see sortRowTies), which reuses
+// their pre and pre2: only g and i of the rows returned are kept. It
+// returns rows or a slice of the same length.
 func sortSightingRows(rows []sRow, ents []vigil.SightingEntry, data []byte) []sRow {
 	if len(rows) < 2 {
 		return rows
@@ -496,8 +498,8 @@ func sortSightingRows(rows []sRow, ents []vigil.SightingEntry, data []byte) []sR
 	return rows
 }
 
-// sortRowTies sorts rows whose keys are alike in their first off bytes,
-// and which are in entry order: by the next 16 bytes of key, held in the
+// sortRowTies sorts rows whose keys are alike in their first off bytes
+// (short keys padded with zero bytes), and which are in entry order: by the next 16 bytes of key, held in the
 // rows' pre and pre2 (an in-place sort on two words, where comparing keys
 // in data would read a random place twice for each comparison), and each
 // group still alike by the 16 after, and so on. URLs of one host share

@@ -552,20 +552,24 @@ func (e *Engine) alerts(ctx context.Context, snap *Snapshot, line []byte, now ti
 
 // identity returns the event's identity: its event.id, or a hash of its
 // line when it has none.
-func (e *Engine) identity(line []byte) string {
+func (e *Engine) identity(line []byte) string { return string(e.appendIdentity(nil, line)) }
+
+// appendIdentity appends the event's identity to dst.
+func (e *Engine) appendIdentity(dst, line []byte) []byte {
 	x := &e.x
 	for i := range x.vals {
 		v := &x.vals[i]
 		if v.slot != e.idSlot {
 			continue
 		}
+		dst = append(dst, "event.id:"...)
 		if v.str {
-			return "event.id:" + x.str(v)
+			return append(dst, x.str(v)...)
 		}
-		return "event.id:" + string(x.raw(v))
+		return append(dst, x.raw(v)...)
 	}
 	sum := sha256.Sum256(trimLine(line))
-	return "line:" + hex.EncodeToString(sum[:16])
+	return hex.AppendEncode(append(dst, "line:"...), sum[:16])
 }
 
 // trimLine removes the white space around a line.

@@ -393,7 +393,7 @@ func (e *Engine) record(ctx context.Context, h uint64, l lookup, slot int32, val
 	if !ev.identOK || ev.identGen != r.gen {
 		// Once per event and batch.
 		a := len(r.data)
-		r.data = append(r.data, e.identity(line)...)
+		r.data = e.appendIdentity(r.data, line)
 		ev.identOK, ev.identGen, ev.identAt = true, r.gen, [2]uint32{uint32(a), uint32(len(r.data))}
 	}
 	idx := int32(len(r.ents))

@@ -102,9 +102,9 @@ type Engine struct {
 	// batch is the state of StartBatch: the clock's reading that the
 	// events of a batch share for sightings, and for how many more.
 	batch struct {
-		on, read bool // in a batch; now was read in it
-		now      time.Time
-		left     int
+		on   bool
+		now  time.Time
+		left int // events that may still share now: 0, read the clock
 	}
 }
 
@@ -258,7 +258,7 @@ func (e *Engine) Match(ctx context.Context, line []byte) ([]vigil.Detection, err
 	// 6 % off the CPU of matching, the second 8 % more.
 	probes := e.probes[:0]
 	var touched uint64
-	sightSet, timed := false, false
+	sightSet := false
 	for i := range x.vals {
 		v := &x.vals[i]
 		if !v.str {
@@ -270,16 +270,12 @@ func (e *Engine) Match(ctx context.Context, line []byte) ([]vigil.Detection, err
 			}
 			h := e.misses.hash(u.lookup, x.str(v))
 			probes = append(probes, probe{h: h, val: int32(i), use: u})
-			if e.sight == nil {
+			if e.sight == nil || !e.sightSet(ctx) {
 				continue
 			}
-			if !timed {
-				sightSet, timed = e.sightSet(ctx), true
-			}
-			if sightSet {
-				_, _, set := e.sight.set(h, &e.ev)
-				touched += set[0].tag
-			}
+			sightSet = true
+			_, _, set := e.sight.set(h, &e.ev)
+			touched += set[0].tag
 		}
 	}
 	if sightSet {
@@ -351,7 +347,7 @@ const maxBatchEvents = 1 << 16
 // was 1.5 % of the CPU of matching. Expiry still reads the clock for each
 // event that an indicator matches. Events that trickle in from a stream
 // are not a batch: each reads the clock, as without StartBatch.
-func (e *Engine) StartBatch() { e.batch.on, e.batch.read = true, false }
+func (e *Engine) StartBatch() { e.batch.on, e.batch.left = true, 0 }
 
 // EndBatch ends the batch of StartBatch: each event reads the clock again.
 func (e *Engine) EndBatch() { e.batch.on = false }
@@ -362,8 +358,8 @@ func (e *Engine) sightNow() time.Time {
 	if !b.on {
 		return e.eventNow()
 	}
-	if !b.read || b.left == 0 {
-		b.now, b.left, b.read = e.eventNow(), maxBatchEvents, true
+	if b.left == 0 {
+		b.now, b.left = e.eventNow(), maxBatchEvents
 	}
 	b.left--
 	return b.now

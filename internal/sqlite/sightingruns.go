@@ -485,26 +485,32 @@ func sortSightingRows(rows []sRow, ents []vigil.SightingEntry, data []byte) []sR
 		}
 	}
 	rows = src
+	sortTieGroups(rows, ents, data, 16)
+	return rows
+}
+
+// sortTieGroups sorts each group of rows alike in (g, pre, pre2), with
+// sortRowTies from key byte off: in a sorted run, such rows are together.
+func sortTieGroups(rows []sRow, ents []vigil.SightingEntry, data []byte, off int) {
 	for i := 0; i < len(rows); {
 		j := i + 1
 		for j < len(rows) && rows[j].g == rows[i].g && rows[j].pre == rows[i].pre && rows[j].pre2 == rows[i].pre2 {
 			j++
 		}
 		if j-i > 1 {
-			sortRowTies(rows[i:j], ents, data, 16)
+			sortRowTies(rows[i:j], ents, data, off)
 		}
 		i = j
 	}
-	return rows
 }
 
-// sortRowTies sorts rows whose keys are alike in their first off bytes
-// (short keys padded with zero bytes), and which are in entry order: by the next 16 bytes of key, held in the
-// rows' pre and pre2 (an in-place sort on two words, where comparing keys
-// in data would read a random place twice for each comparison), and each
-// group still alike by the 16 after, and so on. URLs of one host share
-// their first 16 bytes or more. Small groups, and keys alike in 64 bytes,
-// are sorted by key.
+// sortRowTies sorts rows of one g whose keys are alike in their first off
+// bytes (short keys padded with zero bytes), and which are in entry
+// order: by the next 16 bytes of key, held in the rows' pre and pre2 (an
+// in-place sort on two words, where comparing keys in data would read a
+// random place twice for each comparison), and each group still alike by
+// the 16 after, and so on. URLs of one host share their first 16 bytes or
+// more. Small groups, and keys alike in 64 bytes, are sorted by key.
 func sortRowTies(rows []sRow, ents []vigil.SightingEntry, data []byte, off int) {
 	key := func(r *sRow) []byte {
 		e := &ents[r.i]
@@ -539,16 +545,7 @@ func sortRowTies(rows []sRow, ents []vigil.SightingEntry, data []byte, off int) 
 		}
 		return x.i - y.i
 	})
-	for i := 0; i < len(rows); {
-		j := i + 1
-		for j < len(rows) && rows[j].pre == rows[i].pre && rows[j].pre2 == rows[i].pre2 {
-			j++
-		}
-		if j-i > 1 {
-			sortRowTies(rows[i:j], ents, data, off+16)
-		}
-		i = j
-	}
+	sortTieGroups(rows, ents, data, off+16)
 }
 
 // AddSightingBatch is AddSightings of a batch in compact form. The batch

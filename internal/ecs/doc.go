@@ -516,10 +516,22 @@ func (d *Doc) time(k key, t time.Time, f timeFormat, layout string) {
 		b[0], b[n+1] = '"', '"'
 		d.buf = d.buf[:len(d.buf)+n+2]
 	} else {
-		b = t.UTC().AppendFormat(append(b[:0], '"'), layout)
+		b = t.UTC().AppendFormat(append(b[:0], '"'), layoutOf(f, layout))
 		d.addAppended(append(b, '"'))
 	}
 	d.end(k, start)
+}
+
+// layoutOf returns the layout of format f; layout is the one given with
+// otherLayout.
+func layoutOf(f timeFormat, layout string) string {
+	switch f {
+	case millis:
+		return TimeLayout
+	case seconds:
+		return TimeLayoutSeconds
+	}
+	return layout
 }
 
 // A DateCache remembers the dates AppendTimeValue wrote last, as a Doc
@@ -528,17 +540,21 @@ func (d *Doc) time(k key, t time.Time, f timeFormat, layout string) {
 type DateCache struct{ dates dateCache }
 
 // AppendTimeValue appends t as Doc.Time writes its value: a JSON string of
-// t in UTC as TimeLayout, and "" for a year that does not have four
-// digits. Unlike Doc.Time, it writes a zero t too. dates may be nil.
+// t in UTC as TimeLayout (a year that does not have four digits as
+// time.Time.Format writes it: "-0001", "10000"). Unlike Doc.Time, it
+// writes a zero t too. dates may be nil.
 func AppendTimeValue(dst []byte, t time.Time, dates *DateCache) []byte {
 	var cache *dateCache
 	if dates != nil {
 		cache = &dates.dates
 	}
 	var b [len(TimeLayout)]byte
-	n := putTime(&b, t, millis, cache)
 	dst = append(dst, '"')
-	dst = append(dst, b[:n]...) // n is 0 where Doc.Time formats with no layout
+	if n := putTime(&b, t, millis, cache); n > 0 {
+		dst = append(dst, b[:n]...)
+	} else {
+		dst = t.UTC().AppendFormat(dst, TimeLayout)
+	}
 	return append(dst, '"')
 }
 

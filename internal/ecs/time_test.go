@@ -101,12 +101,38 @@ func TestAppendTimeValueMatchesDoc(t *testing.T) {
 	for _, tt := range times {
 		d.Reset()
 		d.Time("a", tt)
+		// Years without four digits too ("-0005", "12000"): as Format
+		// writes them, not an empty string.
+		if got, want := string(AppendTimeValue(nil, tt, nil)), `"`+tt.UTC().Format(TimeLayout)+`"`; got != want {
+			t.Fatalf("AppendTimeValue(%v) = %s, want %s", tt, got, want)
+		}
 		want := `{"a":` + string(AppendTimeValue(nil, tt, nil)) + `}`
 		if got := string(d.AppendJSON(nil)); got != want {
 			t.Fatalf("Doc.Time(%v) = %s, AppendTimeValue gives %s", tt, got, want)
 		}
 		if got := string(AppendTimeValue([]byte("x"), tt, &dates)); got != "x"+want[5:len(want)-1] {
 			t.Fatalf("AppendTimeValue(%v) with a cache = %s, want x%s", tt, got, want[5:len(want)-1])
+		}
+	}
+}
+
+// TestTimeOutsideFourDigitYears: ParseTime takes years 0000 to 9999, and
+// an offset can move such a time out of them in UTC; Doc.Time and
+// TimeLayout still write the time.
+func TestTimeOutsideFourDigitYears(t *testing.T) {
+	for _, c := range []struct{ in, millis, seconds string }{
+		{"0000-01-01T00:00:00+01:00", "-0001-12-31T23:00:00.000Z", "-0001-12-31T23:00:00Z"},
+		{"9999-12-31T23:59:59.5-01:00", "10000-01-01T00:59:59.500Z", "10000-01-01T00:59:59Z"},
+	} {
+		tt, ok := ParseTime(c.in)
+		if !ok {
+			t.Fatalf("ParseTime(%q) failed", c.in)
+		}
+		var d Doc
+		d.Time("a", tt)
+		d.TimeLayout("b", tt, TimeLayoutSeconds)
+		if got, want := string(d.AppendJSON(nil)), `{"a":"`+c.millis+`","b":"`+c.seconds+`"}`; got != want {
+			t.Errorf("%s: %s, want %s", c.in, got, want)
 		}
 	}
 }

@@ -20,7 +20,7 @@ import (
 // first.
 func TestSortSightingRows(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	for _, n := range []int{0, 1, 2, 3, 100, 5000} {
+	for _, n := range []int{0, 1, 2, 3, 24, 25, 100, 5000, 40000} {
 		var b vigil.SightingBatch
 		var rows []sRow
 		for i := range n {

@@ -303,23 +303,30 @@ const maxBatchRoom = 1 << 20
 // its values).
 const sightingDataPerValue = 64
 
+// maxBatchData is the most a batch's data can hold: handoff comes once it
+// holds more than maxSightingData, and a value adds its key and maybe its
+// event's reference.
+const maxBatchData = maxSightingData + MaxSightingKey + identityRoom
+
 // identityRoom is the room reserved for an event's reference: "line:" and
 // 32 hex digits, or "event.id:" and most ids (a longer one grows the data
 // as append does).
 const identityRoom = 64
 
 // reserve makes room for n more bytes of keys and event references,
-// doubling the room when it has to grow. A batch's buffers are made whole
-// when the recorder is, and reused from batch to batch. Grown by append, a
-// quarter at a time, they were copied, and fresh pages faulted in and
-// zeroed, many times over while the first batches filled: 8 % of the CPU
-// of `vigil match` over a million events went to those page faults. Room
-// not yet used costs no memory until a batch fills it.
+// doubling the room when it has to grow, up to what a batch can hold. A
+// batch's buffers are made whole when the recorder is, and reused from
+// batch to batch. Grown by append, a quarter at a time, they were copied,
+// and fresh pages faulted in and zeroed, many times over while the first
+// batches filled: 8 % of the CPU of `vigil match` over a million events
+// went to those page faults. Room not yet used is not faulted in until a
+// batch fills it (it does count in the Go heap's size, about 60 MiB with
+// the default MaxValues).
 func (r *recorder) reserve(n int) {
 	if len(r.data)+n <= cap(r.data) {
 		return
 	}
-	d := make([]byte, len(r.data), max(2*cap(r.data), len(r.data)+n))
+	d := make([]byte, len(r.data), max(min(2*cap(r.data), maxBatchData), len(r.data)+n))
 	copy(d, r.data)
 	r.data = d
 }

@@ -41,22 +41,62 @@ func TestSortSightingRows(t *testing.T) {
 			e := &b.Entries[i]
 			rows = append(rows, sRowOf(int64(rng.IntN(3)-1)<<8|int64(rng.IntN(4)), b.Data[e.Key[0]:e.Key[1]], i))
 		}
-		want := slices.Clone(rows)
-		key := func(r sRow) []byte { return b.Data[b.Entries[r.i].Key[0]:b.Entries[r.i].Key[1]] }
-		slices.SortFunc(want, func(x, y sRow) int {
-			return cmp.Or(cmp.Compare(x.g, y.g), bytes.Compare(key(x), key(y)), cmp.Compare(x.i, y.i))
-		})
-		got := sortSightingRows(rows, b.Entries, b.Data)
-		// The sort may reuse a row's prefix words: the rows are compared by
-		// their entries.
-		same := len(got) == len(want)
-		for k := 0; same && k < len(got); k++ {
-			same = got[k].i == want[k].i && got[k].g == want[k].g
-		}
-		if !same {
+		if !sortsRight(&b, rows) {
 			t.Errorf("%d rows: not in order", n)
 		}
 	}
+}
+
+// sortsRight reports whether sortSightingRows orders rows (in entry order)
+// as comparing (g, key, entry) does.
+func sortsRight(b *vigil.SightingBatch, rows []sRow) bool {
+	want := slices.Clone(rows)
+	key := func(r sRow) []byte { return b.Data[b.Entries[r.i].Key[0]:b.Entries[r.i].Key[1]] }
+	slices.SortFunc(want, func(x, y sRow) int {
+		return cmp.Or(cmp.Compare(x.g, y.g), bytes.Compare(key(x), key(y)), cmp.Compare(x.i, y.i))
+	})
+	got := sortSightingRows(rows, b.Entries, b.Data)
+	// The sort may reuse a row's prefix words: the rows are compared by
+	// their entries.
+	if len(got) != len(want) {
+		return false
+	}
+	for k := range got {
+		if got[k].i != want[k].i || got[k].g != want[k].g {
+			return false
+		}
+	}
+	return true
+}
+
+// FuzzSortSightingRows: batches built from the input, each record a day
+// and kind, a prefix shared with other keys (none, "https://", zero bytes,
+// 60 bytes of a URL, "ab"), a tail, and a number of copies (some one byte
+// longer), so that the radix sort's parts, its insertion sort and its
+// groups of rows alike in 16 bytes and more all come up.
+func FuzzSortSightingRows(f *testing.F) {
+	f.Add([]byte("\x00\x01\x05\x30abcde\xff\x06\x03\x10xyz\x01\x0a\x08\x3f01234567"))
+	f.Add(bytes.Repeat([]byte{0x80, 0x0f, 0x02, 0x1f, 'q', 'r'}, 20))
+	prefixes := []string{"", "https://", string(make([]byte, 16)), "https://cdn.example/" + strings.Repeat("a/", 20), "ab"}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		var b vigil.SightingBatch
+		var rows []sRow
+		for len(in) >= 4 && len(rows) < 20000 {
+			g := int64(int8(in[0]))<<8 | int64(in[1]&3)
+			p := prefixes[int(in[1]>>2)%len(prefixes)]
+			tail := in[4:min(4+int(in[2]%24), len(in))]
+			copies := 1 + int(in[3]%128)
+			in = in[4+len(tail):]
+			for c := range copies {
+				key := p + string(tail) + "\x00\x01"[:c%3]
+				b.AppendSighting(vigil.Sighting{Key: key})
+				rows = append(rows, sRowOf(g, []byte(key), len(rows)))
+			}
+		}
+		if !sortsRight(&b, rows) {
+			t.Fatalf("%d rows: not in order", len(rows))
+		}
+	})
 }
 
 // BenchmarkSortSightingRows: one op sorts a batch of 65,536 rows of

@@ -383,7 +383,7 @@ func (e *Engine) handoff(ctx context.Context) {
 	// one written gets buffers of a whole batch.
 	ents, data := r.out.Entries[:0], r.out.Data
 	if cap(ents) < len(r.ents) {
-		ents = make([]vigil.SightingEntry, 0, max(len(r.ents), min(r.half, maxBatchRoom)))
+		ents = make([]vigil.SightingEntry, 0, cap(r.ents))
 	}
 	if data == nil {
 		data = make([]byte, 0, cap(r.data))

@@ -417,16 +417,15 @@ func sRowOf(g int64, key []byte, i int) sRow {
 // differ in their first 16 bytes of key: a radix sort orders them by (g,
 // pre, pre2) (see sortRowsMSD), and only the rows alike in all three (URLs
 // of one host) are then sorted by the rest of their keys (see
-// sortRowTies), which reuses their pre and pre2: only g and i of the rows
-// returned are kept. It returns rows or a slice of the same length.
-func sortSightingRows(rows []sRow, ents []vigil.SightingEntry, data []byte) []sRow {
+// sortRowTies), which reuses their pre and pre2: only g and i of the
+// rows are kept.
+func sortSightingRows(rows []sRow, ents []vigil.SightingEntry, data []byte) {
 	if len(rows) < 2 {
-		return rows
+		return
 	}
 	tmp := make([]sRow, len(rows))
 	sortRowsMSD(rows, tmp)
 	sortTieGroups(rows, tmp, ents, data, 16)
-	return rows
 }
 
 // msdCutoff is the size of a range that sortRowsMSD sorts by insertion.
@@ -650,7 +649,7 @@ func (db *DB) AddSightingBatch(ctx context.Context, b *vigil.SightingBatch) erro
 		// Days are within 2^40 of the first one (a day is 2^26.4 ms).
 		rows[i] = sRowOf((d1-day0)<<8|rank[e.Kind], data[e.Key[0]:e.Key[1]], i)
 	}
-	rows = sortSightingRows(rows, b.Entries, data)
+	sortSightingRows(rows, b.Entries, data)
 	// The entries in key order, their keys and events copied in that order
 	// too: the loops that gather them read at random, but each read is
 	// independent of the one before, so many are in flight at once, and

@@ -55,7 +55,8 @@ func sortsRight(b *vigil.SightingBatch, rows []sRow) bool {
 	slices.SortFunc(want, func(x, y sRow) int {
 		return cmp.Or(cmp.Compare(x.g, y.g), bytes.Compare(key(x), key(y)), cmp.Compare(x.i, y.i))
 	})
-	got := sortSightingRows(rows, b.Entries, b.Data)
+	got := rows
+	sortSightingRows(got, b.Entries, b.Data)
 	// The sort may reuse a row's prefix words: the rows are compared by
 	// their entries.
 	if len(got) != len(want) {

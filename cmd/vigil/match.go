@@ -327,15 +327,17 @@ func (m *matchRun) line(ctx context.Context, label string, n int, line []byte) e
 		return nil
 	}
 	dets, err := m.eng.Match(ctx, line)
-	var se *detect.SyntaxError
-	switch {
-	case errors.As(err, &se):
+	if err != nil {
+		// se is declared here, not for every line: errors.As moves it to
+		// the heap, an allocation an event.
+		var se *detect.SyntaxError
+		if !errors.As(err, &se) {
+			return fmt.Errorf("%s:%d: %w", label, n, err)
+		}
 		if m.eng.Stats().Malformed <= maxMalformedShown {
 			fmt.Fprintf(m.e.stderr, "%s:%d: malformed: %v\n", label, n, se)
 		}
 		return nil
-	case err != nil:
-		return fmt.Errorf("%s:%d: %w", label, n, err)
 	}
 	for _, d := range dets {
 		m.out.Write(d.Source)

@@ -394,12 +394,14 @@ const (
 // match matches one event and keeps its alerts for the next flush.
 func (p *Pipeline) match(ctx context.Context, r *result, line []byte) (outcome, string) {
 	dets, err := p.opts.Engine.Match(ctx, line)
-	var se *detect.SyntaxError
-	switch {
-	case errors.As(err, &se):
-		r.malformed++
-		return malformed, se.Error()
-	case err != nil:
+	if err != nil {
+		// se is declared here, not for every event: errors.As moves it to
+		// the heap, an allocation an event.
+		var se *detect.SyntaxError
+		if errors.As(err, &se) {
+			r.malformed++
+			return malformed, se.Error()
+		}
 		r.failed++
 		p.log.Error("matching an event", "err", err)
 		return failed, err.Error()

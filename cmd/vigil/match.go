@@ -228,7 +228,7 @@ func (m *matchRun) input(ctx context.Context, name string) error {
 		}
 		if len(line) > 0 {
 			lineNo++
-			if err := m.line(ctx, label, lineNo, line); err != nil {
+			if err := m.line(ctx, label, lineNo, line, nil); err != nil {
 				return err
 			}
 		}
@@ -286,26 +286,41 @@ func (m *matchRun) mapped(ctx context.Context, label string, data []byte) (err e
 		}
 		panic(r)
 	}()
-	next, done := mappedChunk, 0
+	chunkEnd, done := mappedChunk, 0
 	page := os.Getpagesize()
 	// The file is in memory: each chunk is a batch of events.
 	m.eng.StartBatch()
 	defer m.eng.EndBatch()
-	for p := 0; p < len(data); {
+	lineAt := func(p int) []byte {
 		line := data[p:]
 		if i := bytes.IndexByte(line, '\n'); i >= 0 {
 			line = line[:i+1]
 		}
+		return line
+	}
+	var line []byte
+	if len(data) > 0 {
+		line = lineAt(0)
+	}
+	for p := 0; p < len(data); {
 		p += len(line)
 		lineNo++
-		if err := m.line(ctx, label, lineNo, line); err != nil {
+		// The next line is read while the memory that this one's values
+		// are looked up in comes (see detect.Engine.MatchAhead): the
+		// mapping stays put.
+		var next []byte
+		if p < len(data) {
+			next = lineAt(p)
+		}
+		if err := m.line(ctx, label, lineNo, line, next); err != nil {
 			return err
 		}
-		if len(m.pending) >= storeBatch || p >= next || p == len(data) {
+		line = next
+		if len(m.pending) >= storeBatch || p >= chunkEnd || p == len(data) {
 			if err := m.flush(ctx); err != nil {
 				return err
 			}
-			next = p + mappedChunk
+			chunkEnd = p + mappedChunk
 			m.eng.StartBatch()
 			if cut := p / page * page; cut > done {
 				syscall.Madvise(data[done:cut], syscall.MADV_DONTNEED)
@@ -316,17 +331,20 @@ func (m *matchRun) mapped(ctx context.Context, label string, data []byte) (err e
 	return nil
 }
 
-// line matches one line; a malformed one is reported and the stream goes
-// on.
-func (m *matchRun) line(ctx context.Context, label string, n int, line []byte) error {
-	if len(bytes.TrimSpace(line)) == 0 {
-		return nil // blank lines are not events
-	}
-	if len(line) > maxLine {
-		m.malformed(label, n, fmt.Sprintf("line longer than %d MiB", maxLine>>20))
+// line matches one line, given the next one when it stays in memory
+// unchanged until it is matched (nil: none); a malformed line is reported
+// and the stream goes on.
+func (m *matchRun) line(ctx context.Context, label string, n int, line, next []byte) error {
+	if !isEvent(line) {
+		if len(line) > maxLine {
+			m.malformed(label, n, fmt.Sprintf("line longer than %d MiB", maxLine>>20))
+		}
 		return nil
 	}
-	dets, err := m.eng.Match(ctx, line)
+	if !isEvent(next) {
+		next = nil // it will not be matched
+	}
+	dets, err := m.eng.MatchAhead(ctx, line, next)
 	if err != nil {
 		// se is declared here, not for every line: errors.As moves it to
 		// the heap, an allocation an event.
@@ -345,6 +363,12 @@ func (m *matchRun) line(ctx context.Context, label string, n int, line []byte) e
 	}
 	m.pending = append(m.pending, dets...)
 	return nil
+}
+
+// isEvent reports whether a line is matched: it is not blank (blank lines
+// are not events) and not longer than maxLine.
+func isEvent(line []byte) bool {
+	return len(line) <= maxLine && len(bytes.TrimSpace(line)) > 0
 }
 
 func (m *matchRun) malformed(label string, n int, msg string) {

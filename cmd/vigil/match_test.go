@@ -371,13 +371,13 @@ func TestMatchLineAllocs(t *testing.T) {
 	ctx := context.Background()
 	line := []byte(`{"source":{"ip":"192.0.2.1"},"event":{"id":"e1"}}` + "\n")
 	if n := testing.AllocsPerRun(100, func() {
-		if err := m.line(ctx, "x", 1, line); err != nil {
+		if err := m.line(ctx, "x", 1, line, line); err != nil {
 			t.Fatal(err)
 		}
 	}); n != 0 {
 		t.Errorf("%v allocations an event, want 0", n)
 	}
-	if err := m.line(ctx, "x", 7, []byte("{\"a\":\n")); err != nil {
+	if err := m.line(ctx, "x", 7, []byte("{\"a\":\n"), nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := stderr.String(); !strings.Contains(got, "x:7: malformed") {

@@ -655,3 +655,98 @@ func FuzzAlert(f *testing.F) {
 		}
 	})
 }
+
+// TestMatchAhead: MatchAhead, given each next line, raises the same alerts
+// with the same stats, and records the same sightings, as Match line by
+// line: with malformed lines, escaped values (decoded into the
+// extractor's buffer while the next line is read), a next line that is
+// not the one matched next, or as long as it (read again), and a copy of
+// it (the same bytes elsewhere: read again).
+func TestMatchAhead(t *testing.T) {
+	lines := []string{
+		`{"@timestamp":"` + at(-2*time.Hour) + `","event":{"id":"a1"},"source":{"ip":"198.51.100.7"},"destination":{"ip":"10.0.0.1"}}`,
+		`{"event":{"id":"a2"},"url":{"full":"http:\/\/evil.example\/login.php","domain":"ev\u0069l.example"}}`,
+		`{"source":{"ip":"198.51.100.7"}`,
+		`{"@timestamp":"` + at(-time.Hour) + `","event":{"id":"a3"},"file":{"hash":{"md5":"44D88612FEA8A8F36DE82E1278ABB02F"}},"source":{"ip":"10.0.0.1"}}`,
+		`not json`,
+		`{"event":{"id":"a4"},"registry":{"path":"HKEY_LOCAL_MACHINE\\Software\\Microsoft\\Windows\\CurrentVersion\\Run\\updater"}}`,
+		`{"event":{"id":"a5"},"email":{"from":{"address":"Phish@Evil.Example"}},"dns":{"question":{"name":"x.evil.example"}}}`,
+		`{"event":{"id":"a6"},"vulnerability":{"id":"CVE-2024-3400"},"source":{"ip":"10.0.0.2"}}`,
+		`{"event":{"id":"a7"},"source":{"ip":"10.0.0.1"},"destination":{"ip":"2001:db8::5"}}`,
+	}
+	type run struct {
+		alerts    []string
+		stats     detect.Stats
+		sightings []string
+	}
+	do := func(t *testing.T, ahead func(i int) (next []byte, ok bool)) run {
+		e := newEnv(t, detect.Config{}, fixture())
+		e.eng.RecordSightings(detect.SightingsConfig{Store: e.db, Window: week})
+		bs := make([][]byte, len(lines))
+		for i, l := range lines {
+			bs[i] = []byte(l)
+		}
+		var r run
+		for i, b := range bs {
+			var dets []vigil.Detection
+			var err error
+			if next, ok := ahead(i); ok {
+				if next == nil && i+1 < len(bs) {
+					next = bs[i+1]
+				}
+				dets, err = e.eng.MatchAhead(t.Context(), b, next)
+			} else {
+				dets, err = e.eng.Match(t.Context(), b)
+			}
+			var se *detect.SyntaxError
+			if err != nil && !errors.As(err, &se) {
+				t.Fatalf("line %d: %v", i, err)
+			}
+			for _, d := range dets {
+				r.alerts = append(r.alerts, string(d.Source))
+			}
+		}
+		if err := e.eng.FlushSightings(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		r.stats, r.sightings = e.eng.Stats(), storedSightings(t, e.db, t0.Add(-week))
+		return r
+	}
+	want := do(t, func(int) ([]byte, bool) { return nil, false })
+	if want.stats.Alerts < 6 || want.stats.Malformed != 2 || len(want.sightings) < 2 {
+		t.Fatalf("the lines do not cover alerts, malformed lines and sightings: %+v, %d sightings", want.stats, len(want.sightings))
+	}
+	for _, c := range []struct {
+		name  string
+		ahead func(i int) ([]byte, bool)
+	}{
+		{"every next line", func(int) ([]byte, bool) { return nil, true }},
+		{"every other line", func(i int) ([]byte, bool) { return nil, i%2 == 0 }},
+		{"another line", func(i int) ([]byte, bool) { return []byte(lines[(i+3)%len(lines)]), true }},
+		{"another line as long", func(i int) ([]byte, bool) {
+			if i+1 < len(lines) {
+				return []byte(`{"x":"` + strings.Repeat("y", len(lines[i+1])-8) + `"}`), true
+			}
+			return nil, true
+		}},
+		{"a copy", func(i int) ([]byte, bool) {
+			if i+1 < len(lines) {
+				return []byte(lines[i+1]), true
+			}
+			return nil, true
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got := do(t, c.ahead)
+			if !slices.Equal(got.alerts, want.alerts) {
+				t.Errorf("alerts:\n%s\nwant\n%s", strings.Join(got.alerts, "\n"), strings.Join(want.alerts, "\n"))
+			}
+			if got.stats != want.stats {
+				t.Errorf("stats %+v, want %+v", got.stats, want.stats)
+			}
+			if !slices.Equal(got.sightings, want.sightings) {
+				t.Errorf("sightings:\n%s\nwant\n%s", strings.Join(got.sightings, "\n"), strings.Join(want.sightings, "\n"))
+			}
+		})
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/vigil-ti/vigil"
 	"github.com/vigil-ti/vigil/internal/hugemem"
@@ -213,9 +214,11 @@ func (t *tagTable) get(tag uint64) (int32, bool) {
 	}
 }
 
-// touch reads the first slot that get(tag) probes, so that it is in the
-// cache when get comes, and returns a word of it (for the caller to keep).
-func (t *tagTable) touch(tag uint64) uint64 { return uint64(t.slots[t.home(tag)].idx) }
+// homeAddr returns the address of the first slot that get(tag) probes,
+// to prefetch.
+func (t *tagTable) homeAddr(tag uint64) unsafe.Pointer {
+	return unsafe.Pointer(&t.slots[t.home(tag)])
+}
 
 // put sets the entry of tag (not 0), doubling the table when it would be
 // more than half full.

@@ -218,14 +218,24 @@ func (p *Pipeline) parseBulk(body []byte, index string) (items []bulkItem, extra
 	}
 }
 
-// matchBulk matches the documents of a bulk job.
+// matchBulk matches the documents of a bulk job, each with the next (see
+// detect.Engine.MatchAhead): they stay put while the job is matched.
 func (p *Pipeline) matchBulk(ctx context.Context, j *job) {
-	for i := range j.items {
-		it := &j.items[i]
-		if it.status != 0 || it.src == nil {
-			continue
+	// toMatch returns the index of the first document at or after i to be
+	// matched, or len(j.items).
+	toMatch := func(i int) int {
+		for i < len(j.items) && (j.items[i].status != 0 || j.items[i].src == nil) {
+			i++
 		}
-		switch out, msg := p.match(ctx, &j.res, it.src); out {
+		return i
+	}
+	for i := toMatch(0); i < len(j.items); {
+		it := &j.items[i]
+		var next []byte
+		if i = toMatch(i + 1); i < len(j.items) {
+			next = j.items[i].src
+		}
+		switch out, msg := p.match(ctx, &j.res, it.src, next); out {
 		case matched:
 			if it.op == opUpdate {
 				it.status, it.result = http.StatusOK, "updated"

@@ -66,27 +66,42 @@ func writeAPIError(w http.ResponseWriter, e *httpError) {
 
 var bom = []byte("\xef\xbb\xbf")
 
-// matchNDJSON matches each line of an NDJSON body.
+// matchNDJSON matches each line of an NDJSON body. The body stays put
+// while it is matched: each line is matched with the next (see
+// detect.Engine.MatchAhead).
 func (p *Pipeline) matchNDJSON(ctx context.Context, j *job) {
 	body := bytes.TrimPrefix(j.body, bom)
 	r := &j.res
-	for n := 1; len(body) > 0; n++ {
-		line := body
-		if i := bytes.IndexByte(body, '\n'); i >= 0 {
-			line, body = body[:i], body[i+1:]
-		} else {
-			body = nil
+	n := 0
+	// nextEvent returns the next line that is not blank, or nil, and
+	// counts the lines read.
+	nextEvent := func() []byte {
+		for len(body) > 0 {
+			n++
+			line := body
+			if i := bytes.IndexByte(body, '\n'); i >= 0 {
+				line, body = body[:i], body[i+1:]
+			} else {
+				body = nil
+			}
+			if len(bytes.TrimSpace(line)) > 0 {
+				return line
+			}
 		}
-		if len(bytes.TrimSpace(line)) == 0 {
-			continue
-		}
-		out, msg := p.match(ctx, r, line)
+		return nil
+	}
+	line := nextEvent()
+	for line != nil {
+		lineNo := n
+		next := nextEvent()
+		out, msg := p.match(ctx, r, line, next)
 		if out != matched && len(r.lines) < maxLinesShown {
 			what := "malformed: "
 			if out == failed {
 				what = "not matched: "
 			}
-			r.lines = append(r.lines, lineError{Line: n, Error: what + msg})
+			r.lines = append(r.lines, lineError{Line: lineNo, Error: what + msg})
 		}
+		line = next
 	}
 }

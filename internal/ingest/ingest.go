@@ -391,9 +391,10 @@ const (
 	failed
 )
 
-// match matches one event and keeps its alerts for the next flush.
-func (p *Pipeline) match(ctx context.Context, r *result, line []byte) (outcome, string) {
-	dets, err := p.opts.Engine.Match(ctx, line)
+// match matches one event, given the next to be matched (nil: none),
+// and keeps its alerts for the next flush.
+func (p *Pipeline) match(ctx context.Context, r *result, line, next []byte) (outcome, string) {
+	dets, err := p.opts.Engine.MatchAhead(ctx, line, next)
 	if err != nil {
 		// se is declared here, not for every event: errors.As moves it to
 		// the heap, an allocation an event.

@@ -326,10 +326,24 @@ func (e *Engine) match(ctx context.Context, line, next []byte) ([]vigil.Detectio
 		}
 	}
 	e.probes = probes
+	if next != nil {
+		// The IP addresses that will be looked up in the index (no
+		// sighting slot, not in the miss cache), most of the values that
+		// are, prefetch its first read: the word of its Bloom filter,
+		// which misses the caches at 10M indicators.
+		for _, p := range probes {
+			if p.use.lookup != lookupIP || sight && e.ev.timed && !e.ev.skip && e.sight.has(p.h, &e.ev) || e.misses.has(p.h) {
+				continue
+			}
+			idx.PrefetchIP(pf, x.str(&x.vals[p.val]))
+		}
+	}
 	pf.Fetch()
 	if next != nil {
 		a := &e.ahead
-		a.line, a.err = next, a.x.scan(next)
+		if a.line, a.err = next, a.x.scan(next); a.err == nil {
+			e.prefetchAhead()
+		}
 	}
 	hits := e.hits[:0]
 	for _, p := range probes {
@@ -367,6 +381,38 @@ func (e *Engine) match(ctx context.Context, line, next []byte) ([]vigil.Detectio
 		return nil, nil
 	}
 	return e.alerts(ctx, snap, line, e.eventNow())
+}
+
+// prefetchAhead prefetches the sets that the values of the line read
+// ahead are first looked up in: of the miss cache and, with sightings on,
+// of sighting slots, and their homes in the batch's tag table. They then
+// come while the current line's lookups and alerts are done, and that
+// line's own lookups can be prefetched before the lookups (see match).
+// The day of the event is taken from its @timestamp, or the current
+// event's reading of the clock; a wrong guess costs only the prefetch.
+func (e *Engine) prefetchAhead() {
+	x, pf, r := &e.ahead.x, &e.pf, e.sight
+	var mix uint64
+	if r != nil {
+		ms := e.ev.readAt / int64(time.Millisecond)
+		mix = dayMix(int32(dayOf(x.eventMillis(e.tsSlot, ms))))
+	}
+	for i := range x.vals {
+		v := &x.vals[i]
+		if !v.str {
+			continue
+		}
+		for _, u := range e.uses[v.slot] {
+			h := e.misses.hash(u.lookup, x.str(v))
+			pf.Add(unsafe.Pointer(e.misses.set(h)))
+			if r != nil {
+				tag, _, set := r.setMix(h, mix)
+				pf.Add(unsafe.Pointer(&set[0]))
+				pf.Add(r.m.homeAddr(tag))
+			}
+		}
+	}
+	pf.Fetch()
 }
 
 // maxBatchEvents is how many events at most share one reading of the
@@ -475,6 +521,12 @@ func (c *missCache) known(h uint64) bool {
 		return true
 	}
 	return false
+}
+
+// has reports whether h is in the cache, changing nothing.
+func (c *missCache) has(h uint64) bool {
+	s := c.set(h)
+	return s[0] == h || s[1] == h || s[2] == h || s[3] == h
 }
 
 // add puts h in the last way of its set.

@@ -464,12 +464,29 @@ func (e *Engine) record(ctx context.Context, h uint64, l lookup, slot int32, val
 // set returns the tag of the miss cache's hash h for the event being
 // matched, and the tag's set of slots with the number of its first.
 func (r *recorder) set(h uint64, ev *eventState) (uint64, uint64, []sightSlot) {
-	tag := h ^ ev.mix
+	return r.setMix(h, ev.mix)
+}
+
+// setMix is set for the day of mix (see dayMix).
+func (r *recorder) setMix(h, mix uint64) (uint64, uint64, []sightSlot) {
+	tag := h ^ mix
 	if tag == 0 {
 		tag = 1
 	}
 	base := tag & (sightSlots - slotWays)
 	return tag, base, r.slots[base : base+slotWays : base+slotWays]
+}
+
+// has reports whether the value of the miss cache's hash h has a slot for
+// the event being matched, changing nothing.
+func (r *recorder) has(h uint64, ev *eventState) bool {
+	tag, _, set := r.set(h, ev)
+	for i := range set {
+		if set[i].tag == tag {
+			return true
+		}
+	}
+	return false
 }
 
 // count counts the event being matched in tag's slot, if the tag has one
@@ -566,11 +583,23 @@ func (e *Engine) eventTime(ctx context.Context, now time.Time) {
 	ev := &e.ev
 	ev.timed, ev.readAt = true, now.UnixNano()
 	nowMs := now.UnixMilli()
-	ms := nowMs
-	x := &e.x
+	ms := e.x.eventMillis(e.tsSlot, nowMs)
+	ev.skip = ms < nowMs-r.cfg.Window.Milliseconds()
+	ev.ms, ev.day = ms, int32(dayOf(ms))
+	ev.msOfDay = uint32(ms - int64(ev.day)*msPerDay)
+	ev.mix = dayMix(ev.day)
+	if len(r.ents) > 0 && ev.readAt-r.start >= int64(r.cfg.FlushInterval) {
+		e.handoff(ctx)
+	}
+}
+
+// eventMillis returns the time of the event that x read, in Unix
+// milliseconds: its @timestamp (the value of slot ts), or nowMs when it has
+// none or one at or after nowMs.
+func (x *extractor) eventMillis(ts int32, nowMs int64) int64 {
 	for i := range x.vals {
 		v := &x.vals[i]
-		if v.slot != e.tsSlot {
+		if v.slot != ts {
 			continue
 		}
 		var t int64
@@ -581,18 +610,15 @@ func (e *Engine) eventTime(ctx context.Context, now time.Time) {
 			t, ok = parseEpochMillis(b2s(x.raw(v)))
 		}
 		if ok && t < nowMs {
-			ms = t
+			return t
 		}
 		break
 	}
-	ev.skip = ms < nowMs-r.cfg.Window.Milliseconds()
-	ev.ms, ev.day = ms, int32(dayOf(ms))
-	ev.msOfDay = uint32(ms - int64(ev.day)*msPerDay)
-	ev.mix = uint64(uint32(ev.day)) * 0x9e3779b97f4a7c15
-	if len(r.ents) > 0 && ev.readAt-r.start >= int64(r.cfg.FlushInterval) {
-		e.handoff(ctx)
-	}
+	return nowMs
 }
+
+// dayMix is what a day mixes into the tags of its values.
+func dayMix(day int32) uint64 { return uint64(uint32(day)) * 0x9e3779b97f4a7c15 }
 
 // msPerDay is the length of a day in milliseconds.
 const msPerDay = 24 * 60 * 60 * 1000

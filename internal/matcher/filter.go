@@ -5,6 +5,7 @@ import (
 	"unsafe"
 
 	"github.com/vigil-ti/vigil/internal/hugemem"
+	"github.com/vigil-ti/vigil/internal/prefetch"
 )
 
 // A filter is a blocked Bloom filter in front of a table: a value's hash
@@ -56,6 +57,14 @@ func (f *filter) mayHave(h uint64) bool {
 	}
 	i, m := f.word(h)
 	return f.words[i]&m == m
+}
+
+// prefetch adds the word of h to pf.
+func (f *filter) prefetch(pf *prefetch.Addrs, h uint64) {
+	if len(f.words) > 0 {
+		i, _ := f.word(h)
+		pf.Add(unsafe.Pointer(&f.words[i]))
+	}
 }
 
 func (f *filter) bytes() int64 { return int64(cap(f.words)) * 8 }

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 	"unsafe"
+
+	"github.com/vigil-ti/vigil/internal/prefetch"
 )
 
 // Index is an immutable set of indicators, safe for concurrent use. A nil
@@ -49,6 +51,31 @@ func (x *Index) MatchIPString(dst []uint32, ip string, now time.Time) []uint32 {
 		return dst
 	}
 	return x.MatchIP(dst, a, now)
+}
+
+// PrefetchIP adds to pf what MatchIPString(ip) reads first, at random:
+// the word of its host table's Bloom filter, and its block's word of the
+// CIDR ranges' prefilter. A caller prefetches them, does other work, then
+// matches.
+func (x *Index) PrefetchIP(pf *prefetch.Addrs, ip string) {
+	if x == nil {
+		return
+	}
+	a, ok := parseAddr(trimSpace(ip))
+	if !ok {
+		return
+	}
+	a = a.WithZone("").Unmap()
+	if a.Is4() {
+		k := ipv4Key(a)
+		x.t.ipv4.filter.prefetch(pf, fixedHash(&k))
+		if c := &x.t.cidr; c.v4 != nil {
+			pf.Add(unsafe.Pointer(&c.v4[k>>(32-v4BlockBits)>>6]))
+		}
+		return
+	}
+	k := a.As16()
+	x.t.ipv6.filter.prefetch(pf, fixedHash(&k))
 }
 
 // MatchHash appends the Refs of the file indicators with hash h, compared

@@ -11,6 +11,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
+
+	"github.com/vigil-ti/vigil/internal/prefetch"
 )
 
 var (
@@ -561,5 +564,48 @@ func TestMatchIPAgainstLinearScan(t *testing.T) {
 	t.Logf("%d of 5000 probes matched, %d three or more ranges", matched, nested)
 	if matched < 500 || nested < 100 || matched > 4500 {
 		t.Errorf("%d of 5000 probes matched, %d three or more ranges", matched, nested)
+	}
+}
+
+// TestPrefetchIP: PrefetchIP names the words that MatchIPString reads
+// first, the host table filter's word of the address and, for IPv4, its
+// block's word of the CIDR prefilter, and nothing for a value that is
+// not an address or an Index that is nil.
+func TestPrefetchIP(t *testing.T) {
+	x := buildIndex(t,
+		ind(1, TypeIPv4, "198.51.100.23"),
+		ind(2, TypeIPv4, "10.0.0.0/8"),
+		ind(3, TypeIPv6, "2001:db8::1"),
+	)
+	wordOf := func(f *filter, h uint64) uintptr {
+		i, _ := f.word(h)
+		return uintptr(unsafe.Pointer(&f.words[i]))
+	}
+	v4 := func(s string) []uintptr {
+		k := ipv4Key(netip.MustParseAddr(s))
+		return []uintptr{wordOf(&x.t.ipv4.filter, fixedHash(&k)), uintptr(unsafe.Pointer(&x.t.cidr.v4[k>>(32-v4BlockBits)>>6]))}
+	}
+	k6 := netip.MustParseAddr("2001:db8::1").As16()
+	for _, c := range []struct {
+		ip   string
+		want []uintptr
+	}{
+		{"198.51.100.23", v4("198.51.100.23")},
+		{" 10.9.8.7 ", v4("10.9.8.7")},
+		{"::ffff:10.9.8.7", v4("10.9.8.7")},
+		{"2001:db8::1%eth0", []uintptr{wordOf(&x.t.ipv6.filter, fixedHash(&k6))}},
+		{"10.1.2", nil},
+		{"", nil},
+	} {
+		var pf prefetch.Addrs
+		x.PrefetchIP(&pf, c.ip)
+		if got := pf.Slice(); !slices.Equal(got, c.want) {
+			t.Errorf("PrefetchIP(%q) = %#x, want %#x", c.ip, got, c.want)
+		}
+	}
+	var pf prefetch.Addrs
+	(*Index)(nil).PrefetchIP(&pf, "198.51.100.23")
+	if pf.Len() != 0 {
+		t.Errorf("a nil Index prefetched %d words", pf.Len())
 	}
 }

@@ -16,6 +16,10 @@ type Addrs struct {
 // Add adds the cache line that p points into.
 func (s *Addrs) Add(p unsafe.Pointer) { s.a = append(s.a, uintptr(p)) }
 
+// Slice returns the addresses added since the last Fetch; it is valid
+// until the next Add or Fetch.
+func (s *Addrs) Slice() []uintptr { return s.a }
+
 // Len returns the number of addresses added since the last Fetch.
 func (s *Addrs) Len() int { return len(s.a) }
 

@@ -141,6 +141,10 @@ type extractor struct {
 	scratch []byte
 	keybuf  []byte
 	err     error
+	// The event's @timestamp in Unix milliseconds, parsed once a line
+	// (see timestamp): the line read ahead is parsed for its day first.
+	tsMs         int64
+	tsDone, tsOK bool
 }
 
 // SyntaxError is a line that is not a JSON object.
@@ -183,6 +187,7 @@ func quoteChar(c byte) string {
 // JSON object (white space around it allowed).
 func (x *extractor) scan(src []byte) error {
 	x.src, x.vals, x.scratch, x.err = src, x.vals[:0], x.scratch[:0], nil
+	x.tsDone = false
 	i := skipWS(src, 0)
 	if i == len(src) {
 		return &SyntaxError{Offset: i, Msg: "an empty line, expecting a JSON object"}

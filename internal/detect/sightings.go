@@ -597,24 +597,32 @@ func (e *Engine) eventTime(ctx context.Context, now time.Time) {
 // milliseconds: its @timestamp (the value of slot ts), or nowMs when it has
 // none or one at or after nowMs.
 func (x *extractor) eventMillis(ts int32, nowMs int64) int64 {
+	if t, ok := x.timestamp(ts); ok && t < nowMs {
+		return t
+	}
+	return nowMs
+}
+
+// timestamp returns the event's @timestamp (the value of slot ts) in Unix
+// milliseconds, and whether it has a valid one; it is parsed once a line.
+func (x *extractor) timestamp(ts int32) (int64, bool) {
+	if x.tsDone {
+		return x.tsMs, x.tsOK
+	}
+	x.tsDone, x.tsMs, x.tsOK = true, 0, false
 	for i := range x.vals {
 		v := &x.vals[i]
 		if v.slot != ts {
 			continue
 		}
-		var t int64
-		var ok bool
 		if v.str {
-			t, ok = parseTimestamp(x.str(v))
+			x.tsMs, x.tsOK = parseTimestamp(x.str(v))
 		} else {
-			t, ok = parseEpochMillis(b2s(x.raw(v)))
-		}
-		if ok && t < nowMs {
-			return t
+			x.tsMs, x.tsOK = parseEpochMillis(b2s(x.raw(v)))
 		}
 		break
 	}
-	return nowMs
+	return x.tsMs, x.tsOK
 }
 
 // dayMix is what a day mixes into the tags of its values.

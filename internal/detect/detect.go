@@ -332,10 +332,9 @@ func (e *Engine) match(ctx context.Context, line, next []byte) ([]vigil.Detectio
 		// are, prefetch its first read: the word of its Bloom filter,
 		// which misses the caches at 10M indicators.
 		for _, p := range probes {
-			if p.use.lookup != lookupIP || sight && e.ev.timed && !e.ev.skip && e.sight.has(p.h, &e.ev) || e.misses.has(p.h) {
-				continue
+			if p.use.lookup == lookupIP && !e.answered(p.h) {
+				idx.PrefetchIP(pf, x.str(&x.vals[p.val]))
 			}
-			idx.PrefetchIP(pf, x.str(&x.vals[p.val]))
 		}
 	}
 	pf.Fetch()
@@ -381,6 +380,14 @@ func (e *Engine) match(ctx context.Context, line, next []byte) ([]vigil.Detectio
 		return nil, nil
 	}
 	return e.alerts(ctx, snap, line, e.eventNow())
+}
+
+// answered reports, changing nothing, whether the value of hash h of the
+// event being matched will be answered without the index: by its sighting
+// slot or the miss cache. The probes of the event have chosen its
+// sighting slots (sightSet).
+func (e *Engine) answered(h uint64) bool {
+	return e.sight != nil && !e.ev.skip && e.sight.has(h, &e.ev) || e.misses.has(h)
 }
 
 // prefetchAhead prefetches the sets that the values of the line read

@@ -69,9 +69,7 @@ func (x *Index) PrefetchIP(pf *prefetch.Addrs, ip string) {
 	if a.Is4() {
 		k := ipv4Key(a)
 		x.t.ipv4.filter.prefetch(pf, fixedHash(&k))
-		if c := &x.t.cidr; c.v4 != nil {
-			pf.Add(unsafe.Pointer(&c.v4[k>>(32-v4BlockBits)>>6]))
-		}
+		x.t.cidr.prefetchV4(pf, k)
 		return
 	}
 	k := a.As16()

@@ -8,6 +8,7 @@ import (
 	"unsafe"
 
 	"github.com/gaissmai/bart"
+	"github.com/vigil-ti/vigil/internal/prefetch"
 )
 
 // A table maps each distinct value of one kind to an entry in a byte arena
@@ -449,13 +450,24 @@ func setBit(bs []uint64, i uint32) { bs[i>>6] |= 1 << (i & 63) }
 
 func hasBit(bs []uint64, i uint32) bool { return bs[i>>6]&(1<<(i&63)) != 0 }
 
+// v4Block returns the number of the IPv4 block of key k.
+func v4Block(k uint32) uint32 { return k >> (32 - v4BlockBits) }
+
+// prefetchV4 adds to pf the prefilter's word that mayContain reads for the
+// IPv4 address of key k.
+func (t *cidrTable) prefetchV4(pf *prefetch.Addrs, k uint32) {
+	if t.v4 != nil {
+		pf.Add(unsafe.Pointer(&t.v4[v4Block(k)>>6]))
+	}
+}
+
 // mark records prefix p in the prefilter.
 func (t *cidrTable) mark(p netip.Prefix) {
 	if p.Addr().Is4() {
 		if t.v4 == nil {
 			t.v4 = make([]uint64, 1<<v4BlockBits/64)
 		}
-		first := ipv4Key(p.Addr()) >> (32 - v4BlockBits)
+		first := v4Block(ipv4Key(p.Addr()))
 		n := uint32(1)
 		if p.Bits() < v4BlockBits {
 			n = 1 << (v4BlockBits - p.Bits())
@@ -478,7 +490,7 @@ func (t *cidrTable) mark(p netip.Prefix) {
 // mayContain reports whether some prefix may contain ip; false is certain.
 func (t *cidrTable) mayContain(ip netip.Addr) bool {
 	if ip.Is4() {
-		return t.v4 != nil && hasBit(t.v4, ipv4Key(ip)>>(32-v4BlockBits))
+		return t.v4 != nil && hasBit(t.v4, v4Block(ipv4Key(ip)))
 	}
 	return t.v6 != nil && (t.v6All || hasBit(t.v6, v6Key(ip)))
 }

@@ -151,6 +151,11 @@ type LiveFilter struct {
 	Dataset string // empty: every dataset
 	Type    string // empty: every type
 	Limit   int    // 0: no limit
+	// Transient lets the store reuse a Document's Source once fn has
+	// returned, for a reader that copies what it keeps of it (the matcher's
+	// index build): a read of millions of documents then does not make a
+	// fresh buffer for each segment of them.
+	Transient bool
 }
 
 // PruneStats counts what a prune removed.

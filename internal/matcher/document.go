@@ -184,7 +184,8 @@ func (b *Builder) Load(ctx context.Context, s vigil.Store, ref func(vigil.Docume
 	}
 	err := func() error {
 		for _, view := range [...]vigil.View{vigil.ViewIndicators, vigil.ViewVulnerabilities} {
-			err := s.Live(ctx, vigil.LiveFilter{View: view}, func(d vigil.Document) error {
+			// add copies the source.
+			err := s.Live(ctx, vigil.LiveFilter{View: view, Transient: true}, func(d vigil.Document) error {
 				st.Documents++
 				if cur.add(d) {
 					return send()

@@ -115,15 +115,16 @@ type queryer interface {
 // segmentPlain returns a segment's whole NDJSON, in a buffer of its own,
 // given its body and blocks columns.
 func segmentPlain(ctx context.Context, q queryer, id int64, body, list []byte) ([]byte, error) {
-	plain, _, err := segmentPlainSpans(ctx, q, id, body, list)
+	plain, _, err := segmentPlainSpans(ctx, q, id, body, list, nil)
 	return plain, err
 }
 
 // segmentPlainSpans is segmentPlain that also returns the segment's
-// blocks (none for a segment of the first schema).
-func segmentPlainSpans(ctx context.Context, q queryer, id int64, body, list []byte) ([]byte, []blockSpan, error) {
+// blocks (none for a segment of the first schema), decoding into buf when
+// it is large enough.
+func segmentPlainSpans(ctx context.Context, q queryer, id int64, body, list, buf []byte) ([]byte, []blockSpan, error) {
 	if list == nil {
-		plain, err := s2.Decode(nil, body)
+		plain, err := s2.Decode(buf[:cap(buf)], body)
 		if err != nil {
 			return nil, nil, fmt.Errorf("store: raw segment %d is corrupt: %w", id, err)
 		}
@@ -137,7 +138,11 @@ func segmentPlainSpans(ctx context.Context, q queryer, id int64, body, list []by
 	if len(spans) > 0 {
 		total = spans[len(spans)-1].plainEnd
 	}
-	plain := make([]byte, total)
+	plain := buf[:0]
+	if cap(plain) < total {
+		plain = make([]byte, total)
+	}
+	plain = plain[:total]
 	lo, hi := segmentBlocks(id)
 	rows, err := q.QueryContext(ctx, `SELECT id - ?, data FROM raw_blocks WHERE id BETWEEN ? AND ? ORDER BY id`, lo, lo, hi)
 	if err != nil {

@@ -128,3 +128,48 @@ func TestLiveEachKeyOnceAcrossMerges(t *testing.T) {
 		}
 	}
 }
+
+// TestLiveTransient reads a live view of several segments with and
+// without LiveFilter.Transient: the same documents, each Source copied
+// while fn runs (the store may reuse it after).
+func TestLiveTransient(t *testing.T) {
+	c := &clock{t: t0}
+	db, _ := openWith(t, c, sqlite.Options{})
+	ctx := t.Context()
+	far := t0.Add(365 * 24 * time.Hour)
+	for p := range 5 {
+		var docs []vigil.Document
+		for i := range 50 + 30*p { // segments of different sizes
+			docs = append(docs, ioc(fmt.Sprintf("10.%d.0.%d", p, i), t0, far))
+		}
+		if _, err := db.WritePage(ctx, vigil.Page{Source: "s", Dataset: "test.ioc", Docs: docs}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	read := func(transient bool) map[string]string {
+		got := map[string]string{}
+		err := db.Live(ctx, vigil.LiveFilter{View: vigil.ViewIndicators, Transient: transient}, func(d vigil.Document) error {
+			got[d.Key] = string(d.Source) + " " + d.Type + " " + d.Timestamp.String()
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	plain, transient := read(false), read(true)
+	if len(plain) != 5*50+30*10 {
+		t.Fatalf("%d documents, want %d", len(plain), 5*50+30*10)
+	}
+	for k, v := range plain {
+		if transient[k] != v {
+			t.Fatalf("%s: transient read %q, want %q", k, transient[k], v)
+		}
+	}
+	if len(transient) != len(plain) {
+		t.Fatalf("transient read %d documents, want %d", len(transient), len(plain))
+	}
+}

@@ -122,6 +122,7 @@ WHERE m.seg > ? AND m.seg <= ? ORDER BY m.seg LIMIT ?`, last, wm, liveChunk)
 			return 0, fmt.Errorf("store: read new live documents: %w", err)
 		}
 		var sels []liveSel
+		var ents []liveEnt
 		n := 0
 		for rows.Next() {
 			n++
@@ -138,7 +139,7 @@ WHERE m.seg > ? AND m.seg <= ? ORDER BY m.seg LIMIT ?`, last, wm, liveChunk)
 			for _, g := range rd.groups {
 				wanted = append(wanted, g[0] == string(vigil.ViewIndicators) || g[0] == string(vigil.ViewVulnerabilities))
 			}
-			sel := liveSel{seg: last}
+			sel := liveSel{seg: last, a: len(ents)}
 			for pos := 0; ; pos++ {
 				ok, err := rd.next(&e, math.MaxInt)
 				if err != nil {
@@ -152,10 +153,10 @@ WHERE m.seg > ? AND m.seg <= ? ORDER BY m.seg LIMIT ?`, last, wm, liveChunk)
 					continue
 				}
 				// The view rides in the dataset field; split below.
-				sel.ents = append(sel.ents, liveEnt{dataset: rd.groups[e.group][0] + "\x00" + rd.groups[e.group][1],
+				ents = append(ents, liveEnt{dataset: rd.groups[e.group][0] + "\x00" + rd.groups[e.group][1],
 					key: string(e.key), typ: string(e.typ), ts: e.ts, exp: e.exp, off: e.off, n: e.n})
 			}
-			if len(sel.ents) > 0 {
+			if sel.b = len(ents); sel.b > sel.a {
 				sels = append(sels, sel)
 			}
 		}
@@ -168,7 +169,7 @@ WHERE m.seg > ? AND m.seg <= ? ORDER BY m.seg LIMIT ?`, last, wm, liveChunk)
 			if err != nil {
 				return 0, err
 			}
-			for _, le := range sel.ents {
+			for _, le := range ents[sel.a:sel.b] {
 				if le.off > len(plain) || le.n > len(plain)-le.off {
 					return 0, fmt.Errorf("store: raw segment %d: %w", sel.seg, errCorrupt)
 				}

@@ -55,12 +55,10 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"embed"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
 	"math"
-	"math/bits"
 	"os"
 	"path/filepath"
 	"slices"
@@ -626,10 +624,11 @@ func (db *DB) Live(ctx context.Context, f vigil.LiveFilter, fn func(vigil.Docume
 // at a time.
 const liveChunk = 64
 
-// liveSel is a segment's documents that a read shows.
+// liveSel is a segment's documents that a read shows: ents[a:b] of its
+// chunk.
 type liveSel struct {
 	seg  int64
-	ents []liveEnt
+	a, b int
 }
 
 type liveEnt struct {
@@ -646,17 +645,26 @@ func (db *DB) liveSegments(ctx context.Context, tx *sql.Tx, f vigil.LiveFilter, 
 	var e entry
 	var match []bool
 	last := int64(0)
+	// What a chunk of segments needs, reused from chunk to chunk: its
+	// documents' entries, and the documents' types (a handful of
+	// strings, interned); with f.Transient, the decoded segment too.
+	var sels []liveSel
+	var ents []liveEnt
+	types := map[string]string{}
+	var plainBuf []byte
 	for !full() {
 		rows, err := tx.QueryContext(ctx, `SELECT m.seg, m.mask, s.live FROM live_masks m JOIN raw_segments s ON s.id = m.seg
 WHERE m.seg > ? AND m.seg <= ? ORDER BY m.seg LIMIT ?`, last, ov.wm, liveChunk)
 		if err != nil {
 			return fmt.Errorf("store: read live view: %w", err)
 		}
-		var sels []liveSel
+		sels, ents = sels[:0], ents[:0]
 		n := 0
 		for rows.Next() {
 			n++
-			var mask, live []byte
+			// Views of the row, valid until the next: what is kept of
+			// them is copied.
+			var mask, live sql.RawBytes
 			if err := rows.Scan(&last, &mask, &live); err != nil {
 				rows.Close()
 				return fmt.Errorf("store: read live view: %w", err)
@@ -669,7 +677,7 @@ WHERE m.seg > ? AND m.seg <= ? ORDER BY m.seg LIMIT ?`, last, ov.wm, liveChunk)
 			if match, found = rd.matchGroups(match, f); !found {
 				continue
 			}
-			sel := liveSel{seg: last, ents: make([]liveEnt, 0, onesCount(mask))}
+			sel := liveSel{seg: last, a: len(ents)}
 			for pos := 0; ; pos++ {
 				ok, err := rd.next(&e, math.MaxInt)
 				if err != nil {
@@ -689,9 +697,14 @@ WHERE m.seg > ? AND m.seg <= ? ORDER BY m.seg LIMIT ?`, last, ov.wm, liveChunk)
 				if ov.replaces([]byte(ds), e.key) {
 					continue
 				}
-				sel.ents = append(sel.ents, liveEnt{dataset: ds, key: string(e.key), typ: string(e.typ), ts: e.ts, exp: e.exp, off: e.off, n: e.n})
+				typ, ok := types[string(e.typ)]
+				if !ok {
+					typ = string(e.typ)
+					types[typ] = typ
+				}
+				ents = append(ents, liveEnt{dataset: ds, key: string(e.key), typ: typ, ts: e.ts, exp: e.exp, off: e.off, n: e.n})
 			}
-			if len(sel.ents) > 0 {
+			if sel.b = len(ents); sel.b > sel.a {
 				sels = append(sels, sel)
 			}
 		}
@@ -706,11 +719,14 @@ WHERE m.seg > ? AND m.seg <= ? ORDER BY m.seg LIMIT ?`, last, ov.wm, liveChunk)
 			if full() {
 				return nil
 			}
-			plain, spans, err := readSegment(ctx, tx, sel.seg)
+			plain, spans, err := readSegment(ctx, tx, sel.seg, plainBuf)
 			if err != nil {
 				return err
 			}
-			for _, le := range sel.ents {
+			if f.Transient {
+				plainBuf = plain
+			}
+			for _, le := range ents[sel.a:sel.b] {
 				if full() {
 					return nil
 				}
@@ -735,33 +751,20 @@ WHERE m.seg > ? AND m.seg <= ? ORDER BY m.seg LIMIT ?`, last, ov.wm, liveChunk)
 	return nil
 }
 
-// onesCount returns the bits set in mask: the live documents of its
-// segment, expired ones included.
-func onesCount(mask []byte) int {
-	n := 0
-	for len(mask) >= 8 {
-		n += bits.OnesCount64(binary.LittleEndian.Uint64(mask))
-		mask = mask[8:]
-	}
-	for _, b := range mask {
-		n += bits.OnesCount8(b)
-	}
-	return n
-}
-
 // readSegmentBody returns a raw segment's NDJSON, in a buffer of its own.
 func readSegmentBody(ctx context.Context, tx *sql.Tx, id int64) ([]byte, error) {
-	plain, _, err := readSegment(ctx, tx, id)
+	plain, _, err := readSegment(ctx, tx, id, nil)
 	return plain, err
 }
 
-// readSegment is readSegmentBody that also returns the segment's blocks.
-func readSegment(ctx context.Context, tx *sql.Tx, id int64) ([]byte, []blockSpan, error) {
+// readSegment is readSegmentBody that also returns the segment's blocks,
+// decoding into buf when it is large enough.
+func readSegment(ctx context.Context, tx *sql.Tx, id int64, buf []byte) ([]byte, []blockSpan, error) {
 	var body, blocks []byte
 	if err := tx.QueryRowContext(ctx, `SELECT body, blocks FROM raw_segments WHERE id = ?`, id).Scan(&body, &blocks); err != nil {
 		return nil, nil, fmt.Errorf("store: read live view: segment %d: %w", id, err)
 	}
-	return segmentPlainSpans(ctx, tx, id, body, blocks)
+	return segmentPlainSpans(ctx, tx, id, body, blocks, buf)
 }
 
 // docLoc returns the Loc of the document at [off, off+n) of segment seg,

@@ -139,7 +139,9 @@ func TestLiveTransient(t *testing.T) {
 	far := t0.Add(365 * 24 * time.Hour)
 	for p := range 5 {
 		var docs []vigil.Document
-		for i := range 50 + 30*p { // segments of different sizes
+		// Segments smaller and smaller: each later one is decoded into
+		// the buffer of a larger one before it.
+		for i := range 50 + 30*(4-p) {
 			docs = append(docs, ioc(fmt.Sprintf("10.%d.0.%d", p, i), t0, far))
 		}
 		if _, err := db.WritePage(ctx, vigil.Page{Source: "s", Dataset: "test.ioc", Docs: docs}); err != nil {

@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,8 +16,8 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/vigil-ti/vigil"
@@ -310,37 +311,68 @@ func TestMatchDelivers(t *testing.T) {
 	}
 }
 
-// TestMatchMappedFileTruncated: a file truncated while match reads it
-// through its mapping ends that file with an error naming it, instead of
-// killing the process.
-func TestMatchMappedFileTruncated(t *testing.T) {
-	path := writeFile(t, t.TempDir(), "events.ndjson", []byte(strings.Repeat(`{"event":{"id":"x"}}`+"\n", 10000)))
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
+// TestMatchStream: events read in pieces of every size, with lines that
+// a read cuts, lines longer than the read buffer (which grows) and lines
+// longer than the limit (reported and skipped), are matched as whole
+// lines, numbered as in the input; a read error names the line it cut.
+func TestMatchStream(t *testing.T) {
+	ev := func(id string) string { return `{"event":{"id":"` + id + `"},"source":{"ip":"192.0.2.1"}}` }
+	long := `{"event":{"id":"` + strings.Repeat("x", 60) + `"}}`  // longer than the buffer, within the limit
+	over := `{"event":{"id":"` + strings.Repeat("y", 120) + `"}}` // over the limit
+	input := strings.Join([]string{
+		ev("a"), "", ev("b"), `{"a":`, long, "  ", over, ev("c"), over, `[1]`, ev("d"),
+	}, "\n") // no line end at the end
+	readers := map[string]func(io.Reader) io.Reader{
+		"whole":    func(r io.Reader) io.Reader { return r },
+		"one byte": iotest.OneByteReader,
+		"halves":   iotest.HalfReader,
+		"data+EOF": iotest.DataErrReader,
 	}
-	defer f.Close()
-	data := mapFile(f)
-	if data == nil {
-		t.Skip("the file could not be mapped")
+	for name, wrap := range readers {
+		t.Run(name, func(t *testing.T) {
+			eng, err := detect.New(detect.Config{}, nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var stderr bytes.Buffer
+			m := &matchRun{e: &env{stderr: &stderr}, eng: eng, out: bufio.NewWriter(io.Discard), chunk: 16, maxLine: 100}
+			if err := m.stream(t.Context(), "ev", wrap(strings.NewReader(input))); err != nil {
+				t.Fatal(err)
+			}
+			st := eng.Stats()
+			if st.Events != 5 || st.Malformed != 4 {
+				t.Errorf("events=%d malformed=%d, want 5 and 4 (lines 4, 7, 9, 10)\n%s", st.Events, st.Malformed, stderr.String())
+			}
+			want := []string{"ev:4: malformed: ", "ev:7: malformed: line longer than 100 bytes", "ev:9: malformed: line longer than 100 bytes", "ev:10: malformed: "}
+			got := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+			if len(got) != len(want) {
+				t.Fatalf("stderr:\n%s\nwant %d lines", stderr.String(), len(want))
+			}
+			for i := range want {
+				if !strings.HasPrefix(got[i], want[i]) {
+					t.Errorf("stderr line %d = %q, want it to start with %q", i+1, got[i], want[i])
+				}
+			}
+		})
 	}
-	defer syscall.Munmap(data)
-	if err := os.Truncate(path, 0); err != nil {
-		t.Fatal(err)
-	}
-	eng, err := detect.New(detect.Config{}, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	m := &matchRun{e: &env{stderr: &stderr}, eng: eng, out: bufio.NewWriter(io.Discard)}
-	err = m.mapped(t.Context(), "events.ndjson", data)
-	if err == nil || !strings.Contains(err.Error(), "events.ndjson: read line 1: the file changed while it was read") {
-		t.Fatalf("mapped = %v", err)
-	}
+	t.Run("read error", func(t *testing.T) {
+		eng, err := detect.New(detect.Config{}, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := &matchRun{e: &env{stderr: io.Discard}, eng: eng, out: bufio.NewWriter(io.Discard), chunk: 16, maxLine: 100}
+		r := io.MultiReader(strings.NewReader(ev("a")+"\n"+ev("b")+"\n{\"ev"), iotest.ErrReader(errors.New("disk gone")))
+		err = m.stream(t.Context(), "ev", r)
+		if err == nil || err.Error() != "ev: read line 3: disk gone" {
+			t.Fatalf("stream = %v, want ev: read line 3: disk gone", err)
+		}
+		if st := eng.Stats(); st.Events != 2 || st.Malformed != 0 {
+			t.Errorf("events=%d malformed=%d, want the two whole lines matched", st.Events, st.Malformed)
+		}
+	})
 }
 
-// TestMatchFileLastLine: a file read through its mapping whose last line
+// TestMatchFileLastLine: a file whose last line
 // has no line end, or ends in a blank line, gives the same counts.
 func TestMatchFileLastLine(t *testing.T) {
 	cfg, _ := matchSetup(t, "")

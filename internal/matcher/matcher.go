@@ -300,24 +300,6 @@ func (b *Builder) addHash(v string, ref uint32, exp int64) error {
 	return nil
 }
 
-// decodeHex decodes s into dst when s is a hex digest of 32, 40, 64, 96 or
-// 128 digits, in either case.
-func decodeHex(dst []byte, s string) bool {
-	switch len(s) {
-	case 32, 40, 64, 96, 128:
-	default:
-		return false
-	}
-	for i := 0; i < len(s); i += 2 {
-		hi, lo := unhex(s[i]), unhex(s[i+1])
-		if hi > 0xf || lo > 0xf {
-			return false
-		}
-		dst[i/2] = hi<<4 | lo
-	}
-	return true
-}
-
 func (t *tables) addIP(v string, ref uint32, exp int64) error {
 	s := trimSpace(v)
 	var err error

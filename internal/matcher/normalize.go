@@ -194,19 +194,7 @@ func appendHash(dst []byte, s string) []byte {
 	if !isHex(h) {
 		return append(dst, s...)
 	}
-	return appendLowerASCII(dst, s)
-}
-
-func isHex(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if unhex(s[i]) > 0xf {
-			return false
-		}
-	}
-	return true
+	return appendLowerHex(dst, s) // hex digits, perhaps after "T1"
 }
 
 // unhex returns the value of the hexadecimal digit c, or 0xff.

@@ -86,7 +86,8 @@ type Engine struct {
 	x      extractor
 	misses missCache
 	refs   []uint32
-	probes []probe // the event's values to look up
+	probes []probe           // the event's values to look up
+	urls   []matcher.URLKeys // the prepared URLs of probes
 	pf     prefetch.Addrs
 	// ahead is the line that MatchAhead read after the one it matched,
 	// for the next call.
@@ -127,6 +128,7 @@ type use struct {
 type probe struct {
 	h   uint64 // the miss cache's hash of (lookup, value)
 	val int32  // index in the extractor's values
+	url int32  // a URL's prepared keys in Engine.urls, or -1
 	use use
 }
 
@@ -314,7 +316,7 @@ func (e *Engine) match(ctx context.Context, line, next []byte) ([]vigil.Detectio
 				continue
 			}
 			h := e.misses.hash(u.lookup, x.str(v))
-			probes = append(probes, probe{h: h, val: int32(i), use: u})
+			probes = append(probes, probe{h: h, val: int32(i), url: -1, use: u})
 			if sight && e.sightSet(ctx) {
 				tag, _, set := e.sight.set(h, &e.ev)
 				pf.Add(unsafe.Pointer(&set[0]))
@@ -327,13 +329,32 @@ func (e *Engine) match(ctx context.Context, line, next []byte) ([]vigil.Detectio
 	}
 	e.probes = probes
 	if next != nil {
-		// The IP addresses that will be looked up in the index (no
-		// sighting slot, not in the miss cache), most of the values that
-		// are, prefetch its first read: the word of its Bloom filter,
-		// which misses the caches at 10M indicators.
-		for _, p := range probes {
-			if p.use.lookup == lookupIP && !e.answered(p.h) {
-				idx.PrefetchIP(pf, x.str(&x.vals[p.val]))
+		// The IP addresses and URLs that will be looked up in the index
+		// (no sighting slot, not in the miss cache), most of the values
+		// that are, prefetch its first reads: the words of their Bloom
+		// filters, which miss the caches at 10M indicators. A URL's normal
+		// forms are kept for its lookup (URLKeys): normalized twice, the
+		// prefetch saved no more than the second normalization cost, and
+		// hashes and domains, whose filters the caches mostly hold, lost
+		// more than they saved (BenchmarkEnginePairs: 0.953 and 0.972 with
+		// the forms kept, 1.006 without; 1.042 for hashes and domains).
+		urls := 0
+		for i := range probes {
+			p := &probes[i]
+			switch p.use.lookup {
+			case lookupIP:
+				if !e.answered(p.h) {
+					idx.PrefetchIP(pf, x.str(&x.vals[p.val]))
+				}
+			case lookupURL:
+				if !e.answered(p.h) {
+					if urls == len(e.urls) {
+						e.urls = append(e.urls, matcher.URLKeys{})
+					}
+					idx.PrepareURL(pf, x.str(&x.vals[p.val]), &e.urls[urls])
+					p.url = int32(urls)
+					urls++
+				}
 			}
 		}
 	}
@@ -362,7 +383,12 @@ func (e *Engine) match(ctx context.Context, line, next []byte) ([]vigil.Detectio
 		// First without regard to expiry (the zero time), which needs no
 		// clock: only a value some indicator has is looked up again for
 		// those unexpired now.
-		if e.refs = lookupValue(idx, l, val, time.Time{}, e.refs[:0]); len(e.refs) > 0 {
+		if p.url >= 0 {
+			k := &e.urls[p.url]
+			if e.refs = idx.MatchURLKeys(e.refs[:0], k, time.Time{}); len(e.refs) > 0 {
+				e.refs = idx.MatchURLKeys(e.refs[:0], k, e.eventNow())
+			}
+		} else if e.refs = lookupValue(idx, l, val, time.Time{}, e.refs[:0]); len(e.refs) > 0 {
 			e.refs = lookupValue(idx, l, val, e.eventNow(), e.refs[:0])
 		}
 		if len(e.refs) == 0 {

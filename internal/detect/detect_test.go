@@ -750,3 +750,28 @@ func TestMatchAhead(t *testing.T) {
 		})
 	}
 }
+
+// TestMatchAheadAllocs: an event whose values match nothing and were not
+// seen before, URLs among them (prepared for their lookups while the next
+// line is read), costs no allocation once the Engine's buffers have grown.
+func TestMatchAheadAllocs(t *testing.T) {
+	e := newEnv(t, detect.Config{}, fixture())
+	lines := make([][]byte, 600)
+	for i := range lines {
+		lines[i] = fmt.Appendf(nil, `{"event":{"id":"n%d"},"url":{"full":"https://miss%d.example/a?b=%d","original":"miss%d.example/x"},"source":{"ip":"192.0.2.%d"}}`, i, i, i, i, i)
+	}
+	ctx := t.Context()
+	i := 0
+	step := func() {
+		if _, err := e.eng.MatchAhead(ctx, lines[i], lines[i+1]); err != nil {
+			t.Fatal(err)
+		}
+		i++
+	}
+	for range 50 {
+		step()
+	}
+	if n := testing.AllocsPerRun(200, step); n != 0 {
+		t.Errorf("%v allocations an event, want 0", n)
+	}
+}

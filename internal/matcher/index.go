@@ -151,25 +151,35 @@ func (x *Index) MatchDomain(dst []uint32, d string, subdomains bool, now time.Ti
 // "evil.example/a", and "evil.example/a" matches indicators
 // "http://evil.example/a" and "https://evil.example/a".
 func (x *Index) MatchURL(dst []uint32, u string, now time.Time) []uint32 {
-	if x == nil {
+	if x == nil || len(x.t.url.ids) == 0 {
 		return dst
 	}
-	t := &x.t.url
-	if len(t.ids) == 0 {
-		return dst
+	var buf [3 * normBufSize]byte
+	var ends [3]int
+	b, n := x.appendURLForms(buf[:0], u, &ends)
+	t, at, start := &x.t.url, nowNanos(now), 0
+	for _, end := range ends[:n] {
+		dst = t.match(dst, b2s(b[start:end]), at)
+		start = end
 	}
-	n := nowNanos(now)
-	var buf, alt, out [normBufSize]byte
-	b, class := appendURL(buf[:0], u)
-	if len(b) == 0 {
-		return dst
+	return dst
+}
+
+// appendURLForms appends to dst the normal forms of u that MatchURL looks
+// up, in its order, end to end from len(dst) on, and sets ends to where
+// each ends; it returns dst and how many forms there are (0 to 3).
+func (x *Index) appendURLForms(dst []byte, u string, ends *[3]int) ([]byte, int) {
+	start := len(dst)
+	b, class := appendURL(dst, u)
+	if len(b) == start {
+		return b, 0
 	}
-	v := b2s(b)
-	dst = t.match(dst, v, n)
+	ends[0] = len(b)
+	v := b2s(b[start:]) // b only grows: v stays as it is
 	switch class {
 	case urlScheme:
 		if x.t.urlBare == 0 {
-			return dst
+			return b, 1
 		}
 		var rest string
 		if r, ok := strings.CutPrefix(v, "http://"); ok {
@@ -177,21 +187,68 @@ func (x *Index) MatchURL(dst []uint32, u string, now time.Time) []uint32 {
 		} else if r, ok := strings.CutPrefix(v, "https://"); ok {
 			rest = r
 		} else {
-			return dst
+			return b, 1
 		}
-		a, _ := appendURL(alt[:0], rest)
-		if w := b2s(a); w != v {
-			dst = t.match(dst, w, n)
+		if b, _ = appendURL(b, rest); b2s(b[ends[0]:]) == v {
+			return b[:ends[0]], 1
 		}
+		ends[1] = len(b)
+		return b, 2
 	case urlNoScheme:
+		n := 1
+		var alt [normBufSize]byte
 		for _, scheme := range [...]string{"http://", "https://"} {
 			// The normal form of scheme+v; v's authority has already lost
 			// the ports that are defaults without a scheme.
 			a := append(alt[:0], scheme...)
 			a = append(a, v...)
-			w, _ := appendURL(out[:0], b2s(a))
-			dst = t.match(dst, b2s(w), n)
+			b, _ = appendURL(b, b2s(a))
+			ends[n] = len(b)
+			n++
 		}
+		return b, n
+	}
+	return b, 1
+}
+
+// URLKeys holds the normal forms of one URL that MatchURL looks up, with
+// their hashes: PrepareURL makes them, MatchURLKeys looks them up, so that
+// a caller can prefetch what the lookups read first and do other work
+// meanwhile. Its buffer is reused.
+type URLKeys struct {
+	data []byte
+	ends [3]int
+	hash [3]uint64
+	n    int
+}
+
+// PrepareURL sets k to the forms of u that MatchURL looks up and adds the
+// words of the Bloom filter they read first to pf.
+func (x *Index) PrepareURL(pf *prefetch.Addrs, u string, k *URLKeys) {
+	k.n = 0
+	if x == nil || len(x.t.url.ids) == 0 {
+		return
+	}
+	t := &x.t.url
+	k.data, k.n = x.appendURLForms(k.data[:0], u, &k.ends)
+	start := 0
+	for i, end := range k.ends[:k.n] {
+		k.hash[i] = t.hash(b2s(k.data[start:end]))
+		t.filter.prefetch(pf, k.hash[i])
+		start = end
+	}
+}
+
+// MatchURLKeys is MatchURL for the URL that k was prepared from by this
+// Index.
+func (x *Index) MatchURLKeys(dst []uint32, k *URLKeys, now time.Time) []uint32 {
+	if x == nil || k.n == 0 {
+		return dst
+	}
+	t, at, start := &x.t.url, nowNanos(now), 0
+	for i, end := range k.ends[:k.n] {
+		dst = t.matchHashed(dst, b2s(k.data[start:end]), k.hash[i], at)
+		start = end
 	}
 	return dst
 }

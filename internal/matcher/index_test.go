@@ -202,7 +202,24 @@ func TestMatchURL(t *testing.T) {
 		ind(6, TypeURL, "ftp://ftp.example.org:21/x"),
 		ind(7, TypeURL, "https://malicious.example.net/landing/"),
 	)
-	checkMatches(t, func(dst []uint32, q string) []uint32 { return x.MatchURL(dst, q, testNow) }, []matchCase{
+	// The same cases through PrepareURL and MatchURLKeys, with one URLKeys
+	// reused from case to case.
+	var keys URLKeys
+	var pf prefetch.Addrs
+	for name, match := range map[string]func([]uint32, string) []uint32{
+		"MatchURL": func(dst []uint32, q string) []uint32 { return x.MatchURL(dst, q, testNow) },
+		"MatchURLKeys": func(dst []uint32, q string) []uint32 {
+			x.PrepareURL(&pf, q, &keys)
+			pf.Fetch()
+			return x.MatchURLKeys(dst, &keys, testNow)
+		},
+	} {
+		t.Run(name, func(t *testing.T) { checkURLMatches(t, match) })
+	}
+}
+
+func checkURLMatches(t *testing.T, match func([]uint32, string) []uint32) {
+	checkMatches(t, match, []matchCase{
 		{"full url", "https://user:secret@WWW.EXAMPLE.ORG:8443/download/payload.exe?id=42&x=%7E#top", []uint32{1}},
 		{"default port and case", "http://evil.example/Login.PHP", []uint32{2}},
 		{"explicit default port", "http://EVIL.example:80/Login.PHP", []uint32{2}},

@@ -330,7 +330,14 @@ func (t *strTable) entry(off uint32) (string, int) {
 }
 
 func (t *strTable) match(dst []uint32, v string, now int64) []uint32 {
-	h := maphash.String(t.seed, v)
+	return t.matchHashed(dst, v, t.hash(v), now)
+}
+
+// hash is the table's hash of v.
+func (t *strTable) hash(v string) uint64 { return maphash.String(t.seed, v) }
+
+// matchHashed is match for v of hash h.
+func (t *strTable) matchHashed(dst []uint32, v string, h uint64, now int64) []uint32 {
 	if !t.filter.mayHave(h) {
 		return dst
 	}

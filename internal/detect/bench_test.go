@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"runtime"
-	"syscall"
 	"testing"
 
 	"github.com/vigil-ti/vigil"
@@ -26,15 +25,6 @@ import (
 	"github.com/vigil-ti/vigil/internal/matcher/matchertest"
 	"github.com/vigil-ti/vigil/internal/sqlite"
 )
-
-// cpuTime returns the CPU time the process has used (user and system).
-func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 func heapAlloc() uint64 {
 	runtime.GC()
@@ -94,7 +84,7 @@ func benchMatch(b *testing.B, n int, sightings detect.SightingStore) {
 	}
 	b.SetBytes(int64(size / nEvents))
 	b.ResetTimer()
-	cpu0 := cpuTime(b)
+	cpu0 := detect.ProcessCPU(b)
 	alerts := 0
 	for i := 0; b.Loop(); i++ {
 		// As vigil match reads a mapped file: each line with the next.
@@ -108,7 +98,7 @@ func benchMatch(b *testing.B, n int, sightings detect.SightingStore) {
 		b.Fatal(err)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
-	b.ReportMetric(float64(b.N)/(cpuTime(b)-cpu0).Seconds(), "events/cpu-s")
+	b.ReportMetric(float64(b.N)/(detect.ProcessCPU(b)-cpu0).Seconds(), "events/cpu-s")
 	b.ReportMetric(float64(alerts)/float64(b.N), "alerts/event")
 	st := snap.Index().Stats()
 	b.ReportMetric(float64(after-before)/float64(st.Total.Indicators), "B/indicator")
@@ -193,7 +183,7 @@ func benchMatchDistinct(b *testing.B, record bool) {
 	}
 	var line []byte
 	b.ResetTimer()
-	cpu0 := cpuTime(b)
+	cpu0 := detect.ProcessCPU(b)
 	for i := uint64(0); b.Loop(); i++ {
 		line = ev.Append(line[:0], i)
 		if _, err := eng.Match(b.Context(), line); err != nil {
@@ -203,7 +193,7 @@ func benchMatchDistinct(b *testing.B, record bool) {
 	if err := eng.FlushSightings(b.Context()); err != nil {
 		b.Fatal(err)
 	}
-	b.ReportMetric(float64(b.N)/(cpuTime(b)-cpu0).Seconds(), "events/cpu-s")
+	b.ReportMetric(float64(b.N)/(detect.ProcessCPU(b)-cpu0).Seconds(), "events/cpu-s")
 	runtime.KeepAlive(snap)
 }
 

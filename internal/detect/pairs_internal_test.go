@@ -139,6 +139,9 @@ func BenchmarkEnginePairs(b *testing.B) {
 	}
 }
 
+// ProcessCPU is processCPU for the package's external tests.
+var ProcessCPU = processCPU
+
 // processCPU returns the CPU time the process has used (user and system).
 func processCPU(b *testing.B) time.Duration {
 	var ru syscall.Rusage
